@@ -1,0 +1,1 @@
+"""Shared building blocks for every source: source stores, the raw zone, parse results, the warehouse."""

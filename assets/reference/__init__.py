@@ -1,0 +1,1 @@
+"""Reference data: the facilities gazetteer and code lookups."""
