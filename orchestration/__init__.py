@@ -1,0 +1,1 @@
+"""Dagster wiring for borderwatch: definitions, resources, partitions, jobs, schedules, checks, CLI."""

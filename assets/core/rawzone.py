@@ -91,11 +91,19 @@ def fetch_to_raw(
     zone: RawZone,
     con,
     log=None,
+    namespace: str = "",
 ) -> list[RawFile]:
-    """Copy objects into the raw zone and the manifest. Bytes already held add nothing."""
+    """Copy objects into the raw zone and the manifest. Bytes already held add nothing.
+
+    `namespace` (e.g. "imagery") prefixes manifest keys that do not already carry it, so a replay
+    finds a source's files whatever store they came from.
+    """
     out = []
     for i, obj in enumerate(objects, 1):
-        out.append(record_raw(con, zone, obj.uri, obj.key, store.read(obj.key), obj.etag))
+        key = obj.key
+        if namespace and not key.startswith(namespace + "/"):
+            key = f"{namespace}/{key}"
+        out.append(record_raw(con, zone, obj.uri, key, store.read(obj.key), obj.etag))
         if log is not None and (i % 200 == 0 or i == len(objects)):
             log(f"fetched {i}/{len(objects)} files from {store.uri}")
     return out

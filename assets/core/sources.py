@@ -42,10 +42,12 @@ class LocalSourceStore:
         self.uri = str(self.root)
 
     def list(self, prefix: str = "") -> Iterator[SourceObject]:
+        if not self.root.is_dir():
+            return
         base = self.root / prefix if prefix else self.root
         # The prefix may end inside a name (s3 semantics); walk from its folder and filter.
         start = base if base.is_dir() else base.parent
-        if not start.is_dir():
+        if not start.is_dir() or not start.is_relative_to(self.root):
             return
         found = []
         for path in start.rglob("*"):

@@ -1,0 +1,1 @@
+"""Reported counts: analysts' imagery counts and trade statistics, each row with its provenance."""

@@ -1,0 +1,117 @@
+"""Dagster assets for reported counts (thin: parsing is in parse.py, logic in sql/)."""
+
+
+from datetime import date
+from pathlib import Path
+
+import dagster as dg
+
+from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
+from assets.core.warehouse import PROJECT_ROOT
+from assets.reported.parse import ROW_SCHEMA, drop_cross_file_duplicates, parse_reported_csv, read_metrics
+from orchestration.checks import suite_check_spec
+from orchestration.loading import build_curated, stage_window
+from orchestration.partitions import daily_partitions, load_window, single_run
+from orchestration.resources import Borderwatch
+
+SUITES = Path(__file__).with_name("suites")
+METRICS_FILE = PROJECT_ROOT / "data" / "reference" / "metrics.csv"
+EARLIEST = date(2000, 1, 1)
+
+
+def known_metrics() -> set[str]:
+    return read_metrics(METRICS_FILE)
+
+
+@dg.asset(
+    key="stg_reported__observations",
+    group_name="reported",
+    deps=["facilities"],
+    partitions_def=daily_partitions,
+    backfill_policy=single_run,
+    code_version="1",
+    pool="duckdb",
+    kinds={"duckdb", "polars"},
+    description="staging.stg_reported__observations: analysts' counts and trade statistics from "
+    "CSV drops under reported/, partitioned on observed_on. Bad rows go to "
+    "quarantine.stg_reported__observations; staging.load_audit accounts for every row.",
+    check_specs=[suite_check_spec("stg_reported__observations", SUITES / "stg_reported__observations.json")],
+)
+def stg_reported__observations(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
+    window = load_window(context)
+    metrics = known_metrics()
+    store = borderwatch.store()
+    with borderwatch.connect() as con:
+        from assets.reference.assets import load_facilities
+
+        facility_ids = set(load_facilities(con)["facility_id"].to_list())
+        objects = [o for o in store.list("reported/") if o.key.lower().endswith(".csv")]
+        raw_files = borderwatch.fetch(con, store, objects, "reported", log=context.log.info)
+        results = []
+        for raw in raw_files:
+            try:
+                results.append(
+                    parse_reported_csv(
+                        raw.read(), raw.source_uri, facility_ids, metrics, *window, borderwatch.today()
+                    )
+                )
+            except FileError as exc:
+                # The whole file is unusable: say so loudly, keep it visible in quarantine.
+                context.log.error(str(exc))
+                import polars as pl
+
+                results.append(
+                    ParseResult(
+                        raw.source_uri,
+                        pl.DataFrame(schema=ROW_SCHEMA),
+                        quarantine_frame(
+                            [{"source_uri": raw.source_uri, "line_number": 0,
+                              "raw_line": None, "reason": str(exc)}]
+                        ),
+                        rows_read=1,
+                    )
+                )
+        results = drop_cross_file_duplicates(results)
+        return stage_window(
+            context,
+            con,
+            asset_key="stg_reported__observations",
+            table="staging.stg_reported__observations",
+            date_column="observed_on",
+            window=window,
+            batch=StagedBatch(results),
+            raw_files=raw_files,
+            suite_path=SUITES / "stg_reported__observations.json",
+            suite_parameters={
+                "known_facilities": sorted(facility_ids),
+                "known_metrics": sorted(metrics),
+                "earliest": EARLIEST.isoformat(),
+                "today": borderwatch.today().isoformat(),
+            },
+        )
+
+
+@dg.asset(
+    key="observations",
+    group_name="curated",
+    deps=["stg_reported__observations", "facilities"],
+    code_version="1",
+    pool="duckdb",
+    kinds={"duckdb", "sql"},
+    description="curated.observations: every reported count, normalised, with its provenance.",
+    check_specs=[suite_check_spec("observations", SUITES / "observations.json")],
+)
+def observations(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+    with borderwatch.connect() as con:
+        from assets.core.warehouse import ensure_tables
+
+        ensure_tables(con, "staging/stg_reported__observations.sql")
+        return build_curated(
+            context,
+            con,
+            asset_key="observations",
+            sql_file="curated/observations.sql",
+            suite_path=SUITES / "observations.json",
+        )

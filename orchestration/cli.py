@@ -1,0 +1,271 @@
+"""The `borderwatch` command: demo, materialize, replay, query, report, ui, config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+DEMO_START, DEMO_END = "2018-01-01", "2024-06-30"
+
+
+class UsageError(Exception):
+    """A mistake in the command line, said in a plain sentence."""
+
+
+def _date_arg(name: str, value: str) -> str:
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not a date: use YYYY-MM-DD, e.g. 2023-10-05") from None
+
+
+def _check_range(start: str, end: str) -> None:
+    from orchestration.partitions import PARTITIONS_START
+
+    if start > end:
+        raise UsageError(f"--start {start} is after --end {end}")
+    if start < PARTITIONS_START:
+        raise UsageError(f"--start {start} is before the first partition, {PARTITIONS_START}")
+    today = date.today().isoformat()
+    if end >= today:
+        raise UsageError(f"--end {end} must be before today ({today}): the last partition is yesterday")
+
+
+def _print_table(df, max_rows: int = 50) -> None:
+    import polars as pl
+
+    with pl.Config(
+        tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+    ):
+        print(df)
+
+
+def materialize(start: str, end: str, replay: bool = False, selection: str | None = None) -> bool:
+    """Materialise the graph over [start, end] (inclusive days) in one run on the shipped instance."""
+    import dagster as dg
+
+    from orchestration import settings
+
+    paths = settings.home_paths()
+    settings.prepare_instance(paths)
+    from orchestration.definitions import defs
+    from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+    from orchestration.resources import Borderwatch
+
+    resource = Borderwatch.from_env(replay=replay)
+    all_assets = list(defs.assets or [])
+    print(f"borderwatch: materialising {start} .. {end} from {resource.source}"
+          + (" (replaying the raw zone)" if replay else ""), flush=True)
+    print(f"borderwatch: warehouse {paths.warehouse}; Dagster instance {paths.dagster_home}", flush=True)
+    started = time.monotonic()
+    with dg.DagsterInstance.get() as instance:
+        result = dg.materialize(
+            all_assets,
+            instance=instance,
+            resources={"borderwatch": resource},
+            selection=selection,
+            tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "borderwatch/command": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            raise_on_error=False,
+        )
+    took = time.monotonic() - started
+    if not result.success:
+        failures = [
+            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            for e in result.all_events
+            if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
+        ]
+        print(f"borderwatch: the run failed after {took:.0f} s (run id {result.run_id})", file=sys.stderr)
+        for line in failures:
+            print(f"  {line}", file=sys.stderr)
+        return False
+    checks = [
+        e for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    ]
+    failed = [e.event_specific_data for e in checks if not e.event_specific_data.passed]
+    print(f"borderwatch: run {result.run_id} succeeded in {took:.0f} s; "
+          f"{len(checks)} checks, {len(failed)} failed", flush=True)
+    for check in failed:
+        print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}: "
+              f"{check.description or ''}", file=sys.stderr)
+    return True
+
+
+def show_demo_result() -> None:
+    from assets.core.warehouse import connect
+    from orchestration import settings
+
+    paths = settings.home_paths()
+    con = connect(paths.warehouse, read_only=True)
+    try:
+        tables = {r[0] for r in con.execute(
+            "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+        anomalies = con.execute(
+            """
+            select facility_id as facility, metric, observed_on as date, value,
+                   prior_max, ratio_to_prior_max as ratio, robust_z, prior_n, prior_clear_days
+            from curated.activity_baselines where is_anomaly order by observed_on, facility_id, metric
+            """
+        ).pl()
+        print("\nAnomalous observations (curated.activity_baselines where is_anomaly):")
+        _print_table(anomalies)
+        if "curated.alerts" in tables:
+            alerts = con.execute("select alert_id, severity, summary from curated.alerts order by observed_on, alert_id").pl()
+            print("\nAlerts (curated.alerts):")
+            for row in alerts.iter_rows(named=True):
+                print(f"  [{row['severity']}] {row['alert_id']}: {row['summary']}")
+        for row in anomalies.iter_rows(named=True):
+            if "staging.stg_imagery__scene_facilities" in tables:
+                scenes = con.execute(
+                    """
+                    select scene_id, acquired_on, cloud_cover,
+                           acquired_on - $d::date as days_from_observation
+                    from staging.stg_imagery__scene_facilities
+                    where facility_id = $f and acquired_on between $d::date - 7 and $d::date + 7
+                    order by acquired_on, scene_id
+                    """,
+                    {"f": row["facility"], "d": row["date"]},
+                ).pl()
+                print(f"\nScenes over {row['facility']} within 7 days of {row['date']} "
+                      f"(prior_clear_days in the five years before: {row['prior_clear_days']}):")
+                _print_table(scenes)
+            if "curated.news_attention_daily" in tables:
+                news = con.execute(
+                    """
+                    select published_on, n_articles, n_sources, n_languages, attention_z, top_urls
+                    from curated.news_attention_daily
+                    where facility_id = $f and published_on between $d::date - 3 and $d::date + 10
+                    order by published_on
+                    """,
+                    {"f": row["facility"], "d": row["date"]},
+                ).pl()
+                print(f"\nNews attention for {row['facility']} around {row['date']}:")
+                _print_table(news)
+    finally:
+        con.close()
+    report = paths.report / "index.html"
+    print(f"\nWarehouse: {paths.warehouse}")
+    print(f"Try:  uv run borderwatch query \"select * from curated.activity_baselines where is_anomaly\"")
+    if report.exists():
+        print(f"Report: {report}")
+
+
+def query(text: str, params: list[str]) -> None:
+    from assets.core.warehouse import connect
+    from orchestration import settings
+
+    path = Path(text)
+    sql = path.read_text(encoding="utf-8") if text.endswith(".sql") and path.exists() else text
+    if text.endswith(".sql") and not path.exists():
+        raise UsageError(f"no such SQL file: {text}")
+    bound = {}
+    for item in params:
+        if "=" not in item:
+            raise UsageError(f"--param {item!r} must look like name=value")
+        key, value = item.split("=", 1)
+        bound[key] = value
+    con = connect(settings.home_paths().warehouse, read_only=True)
+    try:
+        df = con.execute(sql, bound).pl()
+    finally:
+        con.close()
+    _print_table(df, max_rows=200)
+    print(f"({df.height} row{'s' if df.height != 1 else ''})")
+
+
+def ui(port: int) -> None:
+    from orchestration import settings
+
+    paths = settings.home_paths()
+    settings.prepare_instance(paths)
+    os.environ.setdefault("TMPDIR", str(paths.home / "tmp"))
+    Path(os.environ["TMPDIR"]).mkdir(parents=True, exist_ok=True)
+    from assets.core.warehouse import PROJECT_ROOT
+
+    args = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    print(f"borderwatch: DAGSTER_HOME={paths.dagster_home} {' '.join(args)}", flush=True)
+    os.execvp(args[0], args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="borderwatch",
+        description="Monitor cross-border logistics from open sources: imagery indexes, reported "
+        "counts and news metadata in one validated DuckDB warehouse.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help=f"build the warehouse from the bundled sample ({DEMO_START} .. {DEMO_END}) and show the anomalies")
+    m = sub.add_parser("materialize", help="materialise every asset over a day range in one run")
+    m.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    m.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
+    m.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'stg_reported__observations+'")
+    r = sub.add_parser("replay", help="rebuild from the raw zone alone, with no network")
+    r.add_argument("--start", required=True)
+    r.add_argument("--end", required=True)
+    q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
+    q.add_argument("sql", help="SQL text, or the path of a .sql file such as sql/queries/anomalous_observations.sql")
+    q.add_argument("--param", action="append", default=[], help="bound parameter name=value (repeatable)")
+    rep = sub.add_parser("report", help="write the HTML report from the warehouse")
+    rep.add_argument("--out", default=None, help="output file (default $BORDERWATCH_HOME/report/index.html)")
+    u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
+    u.add_argument("--port", type=int, default=3000)
+    sub.add_parser("config", help="show the configuration and where it comes from")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")
+    warnings.filterwarnings("ignore", message=".*is currently in preview.*")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            if not materialize(DEMO_START, DEMO_END):
+                return 1
+            show_demo_result()
+        elif args.command in {"materialize", "replay"}:
+            start = _date_arg("--start", args.start)
+            end = _date_arg("--end", args.end)
+            _check_range(start, end)
+            ok = materialize(start, end, replay=args.command == "replay",
+                             selection=getattr(args, "select", None))
+            return 0 if ok else 1
+        elif args.command == "query":
+            query(args.sql, args.param)
+        elif args.command == "report":
+            from orchestration.reporting import write_report
+
+            print(write_report(args.out))
+        elif args.command == "ui":
+            ui(args.port)
+        elif args.command == "config":
+            from orchestration import settings
+
+            for env, value, help_text in settings.describe():
+                print(f"{env}={value}\n    {help_text}")
+    except UsageError as exc:
+        print(f"borderwatch: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the CLI speaks in sentences; the traceback is for --debug users
+        from assets.core.warehouse import WarehouseLockedError
+
+        if isinstance(exc, WarehouseLockedError | FileNotFoundError):
+            print(f"borderwatch: {exc}", file=sys.stderr)
+            return 1
+        if os.environ.get("BORDERWATCH_DEBUG"):
+            raise
+        print(f"borderwatch: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("  (set BORDERWATCH_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Jobs and the late-report schedules: re-materialise trailing windows in one run each."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from orchestration import settings
+from orchestration.partitions import PARTITIONS_START
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+all_assets_job = dg.define_asset_job(
+    "borderwatch_all",
+    selection=dg.AssetSelection.all(),
+    description="Every asset: sources into staging for the chosen day range (one run), then the "
+    "curated indicator tables rebuilt in full.",
+)
+
+
+def trailing_range(scheduled_for: date, days: int) -> tuple[str, str]:
+    """The `days` complete days before `scheduled_for`, clipped to the first partition."""
+    end = scheduled_for - timedelta(days=1)
+    start = max(end - timedelta(days=days - 1), date.fromisoformat(PARTITIONS_START))
+    return start.isoformat(), end.isoformat()
+
+
+def range_run_request(start: str, end: str, key: str) -> dg.RunRequest:
+    return dg.RunRequest(
+        run_key=key,
+        tags={RANGE_START_TAG: start, RANGE_END_TAG: end},
+    )
+
+
+@dg.schedule(
+    name="nightly_trailing_window",
+    cron_schedule="0 3 * * *",
+    job=all_assets_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Nightly: re-materialise the last BORDERWATCH_NIGHTLY_DAYS (default 30) days in "
+    "one run, because reports arrive days to weeks after the imagery date.",
+)
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    when = context.scheduled_execution_time.date()
+    start, end = trailing_range(when, int(settings.setting("nightly_days")))
+    return range_run_request(start, end, f"nightly-{when.isoformat()}")
+
+
+@dg.schedule(
+    name="weekly_trailing_year",
+    cron_schedule="0 4 * * 1",
+    job=all_assets_job,
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+    description="Weekly (Monday): re-materialise the last BORDERWATCH_WEEKLY_DAYS (default 365) "
+    "days in one run.",
+)
+def weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    when = context.scheduled_execution_time.date()
+    start, end = trailing_range(when, int(settings.setting("weekly_days")))
+    return range_run_request(start, end, f"weekly-{when.isoformat()}")
