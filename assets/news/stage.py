@@ -1,0 +1,473 @@
+"""Stage one news window: GDELT files and feeds -> facility-relevant articles, events, mentions.
+
+Rules (rows_read == loaded + filtered + quarantined for every file):
+* articles (GKG rows and feed items) are kept when published_on is in [start, end), the document
+  is a web URL, and they match at least one facility (assets.news.matching); anything else is
+  filtered. The same article (article_id = hash of the normalised URL) seen again, in the same or
+  a later file (files taken in key order: slot time order), is filtered.
+* events are kept when event_on (UTC date GDELT added them) is in the window and their ActionGeo
+  point lies within the match distance of a facility; a repeated GLOBALEVENTID is filtered.
+* mentions are kept when mention_on is in the window and either their MentionIdentifier is the
+  URL of an article kept in this batch or their event is kept in this batch.
+* gaps: if the store holds gdelt/masterfilelist.txt, its slots in the window are the expected ones
+  (a listed slot with no file is a gap); otherwise every 15-minute slot of the window is expected
+  for each kind that has at least one file in the listing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import polars as pl
+
+from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
+from assets.news.feeds import FEED_SUFFIXES, read_feed
+from assets.news.gdelt import (
+    LOCATION_SCHEMA,
+    gdelt_slot_gaps,
+    parse_slot_name,
+    read_events,
+    read_gkg,
+    read_mentions,
+)
+from assets.news.http import MASTER_LIST, parse_file_list
+from assets.news.matching import (
+    DEFAULT_DISTANCE_KM,
+    build_matcher,
+    location_matches,
+    match_articles,
+)
+
+GDELT_PREFIX = "gdelt/"
+FEEDS_PREFIX = "feeds/"
+# GKG rows carry the page's own publication time, which can precede its slot: a file up to this
+# long after the window may still hold in-window articles (rows outside are filtered anyway).
+SLOT_MARGIN = timedelta(hours=2)
+
+ARTICLE_SCHEMA = {
+    "article_id": pl.String,
+    "document_url": pl.String,
+    "source_name": pl.String,
+    "published_at": pl.Datetime("us", "UTC"),
+    "published_on": pl.Date,
+    "language": pl.String,
+    "title": pl.String,
+    "tone": pl.Float64,
+    "themes": pl.List(pl.String),
+    "translated": pl.Boolean,
+    "record_id": pl.String,
+    "source_kind": pl.String,
+    "source_uri": pl.String,
+    "synthetic": pl.Boolean,
+}
+ARTICLE_FACILITY_SCHEMA = {
+    "article_id": pl.String,
+    "facility_id": pl.String,
+    "published_on": pl.Date,
+    "match_kind": pl.String,
+    "matched_text": pl.String,
+    "distance_km": pl.Float64,
+}
+EVENT_SCHEMA = {
+    "global_event_id": pl.Int64,
+    "event_on": pl.Date,
+    "date_added_at": pl.Datetime("us", "UTC"),
+    "event_date": pl.Date,
+    "event_code": pl.String,
+    "event_base_code": pl.String,
+    "event_root_code": pl.String,
+    "quad_class": pl.Int64,
+    "goldstein_scale": pl.Float64,
+    "is_root_event": pl.Boolean,
+    "actor1_code": pl.String,
+    "actor1_name": pl.String,
+    "actor1_country_code": pl.String,
+    "actor2_code": pl.String,
+    "actor2_name": pl.String,
+    "actor2_country_code": pl.String,
+    "actor1_geo_country_code": pl.String,
+    "actor2_geo_country_code": pl.String,
+    "action_geo_type": pl.Int64,
+    "action_geo_fullname": pl.String,
+    "action_geo_country_code": pl.String,
+    "action_geo_adm1_code": pl.String,
+    "action_geo_lat": pl.Float64,
+    "action_geo_lon": pl.Float64,
+    "action_geo_feature_id": pl.String,
+    "num_mentions": pl.Int64,
+    "num_sources": pl.Int64,
+    "num_articles": pl.Int64,
+    "avg_tone": pl.Float64,
+    "source_url": pl.String,
+    "facility_ids": pl.List(pl.String),
+    "nearest_facility_id": pl.String,
+    "distance_km": pl.Float64,
+    "source_uri": pl.String,
+    "line_number": pl.Int64,
+}
+MENTION_SCHEMA = {
+    "global_event_id": pl.Int64,
+    "mention_identifier": pl.String,
+    "mention_on": pl.Date,
+    "mention_at": pl.Datetime("us", "UTC"),
+    "event_at": pl.Datetime("us", "UTC"),
+    "mention_type": pl.Int64,
+    "mention_source_name": pl.String,
+    "sentence_id": pl.Int64,
+    "confidence": pl.Int64,
+    "mention_doc_len": pl.Int64,
+    "mention_doc_tone": pl.Float64,
+    "language": pl.String,
+    "translated": pl.Boolean,
+    "article_id": pl.String,
+    "facility_ids": pl.List(pl.String),
+    "source_uri": pl.String,
+    "line_number": pl.Int64,
+}
+GAP_COLUMNS = ["kind", "slot_at", "slot_on"]
+
+
+@dataclass
+class NewsBatches:
+    articles: StagedBatch  # staging.stg_news__articles (+ stg_news__article_facilities)
+    events: StagedBatch  # staging.stg_news__events
+    mentions: StagedBatch  # staging.stg_news__mentions
+    gaps: pl.DataFrame  # kind, slot_at, slot_on -> staging.gdelt_slot_gaps
+
+
+def normalise_url(url: str) -> str:
+    """Scheme-less of http/https, lower-case host without www., no fragment, no utm_ params,
+    no trailing slash: the same page under trivially different URLs gets one id."""
+    text = url.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return text
+    host = (parts.hostname or "").lower().removeprefix("www.")
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    query = urlencode(
+        [
+            (k, v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            if not k.startswith("utm_")
+        ]
+    )
+    path = parts.path.rstrip("/") or ""
+    return urlunsplit(("https", host, path, query, ""))
+
+
+def article_id(url: str) -> str:
+    return hashlib.sha256(normalise_url(url).encode("utf-8")).hexdigest()[:32]
+
+
+def list_news_objects(store, start: date, end: date) -> list:
+    """GDELT slot files whose slot lies in [start, end + SLOT_MARGIN), the master list if any,
+    and every feed file. Keys are relative to the news root (gdelt/..., feeds/...)."""
+    lo = datetime.combine(start, time(0), tzinfo=UTC)
+    hi = datetime.combine(end, time(0), tzinfo=UTC) + SLOT_MARGIN
+    out = []
+    for obj in store.list(GDELT_PREFIX):
+        name = obj.key.rsplit("/", 1)[-1]
+        if name == MASTER_LIST:
+            out.append(obj)
+            continue
+        slot = parse_slot_name(name)
+        if slot is not None and lo <= slot.slot_at < hi:
+            out.append(obj)
+    out.extend(o for o in store.list(FEEDS_PREFIX) if o.key.lower().endswith(FEED_SUFFIXES))
+    return sorted(out, key=lambda o: o.key)
+
+
+def _key(raw) -> str:
+    return getattr(raw, "key", None) or raw.source_uri
+
+
+def _in_window(column: str, start: date, end: date) -> pl.Expr:
+    return (pl.col(column) >= start) & (pl.col(column) < end)
+
+
+class _Articles:
+    """Accumulates articles across files so duplicates are filtered where they repeat."""
+
+    def __init__(self, matcher, start: date, end: date):
+        self.matcher, self.start, self.end = matcher, start, end
+        self.seen: set[str] = set()
+        self.results: list[ParseResult] = []
+        self.links: list[pl.DataFrame] = []
+        self.url_to_article: dict[str, str] = {}
+
+    def add(
+        self,
+        source_uri: str,
+        frame: pl.DataFrame,
+        locations: pl.DataFrame | None,
+        quarantine: pl.DataFrame,
+        rows_read: int,
+        warnings: list[str],
+    ) -> None:
+        frame = frame.with_columns(pl.col("published_at").dt.date().alias("published_on"))
+        eligible = frame.filter(
+            _in_window("published_on", self.start, self.end)
+            & pl.col("document_url").str.contains(r"^https?://")
+        )
+        matches = match_articles(eligible, locations, self.matcher)
+        matched = eligible.filter(pl.col("row_nr").is_in(matches["row_nr"].unique().implode()))
+        ids = [article_id(u) for u in matched["document_url"].to_list()]
+        keep = []
+        for aid in ids:
+            keep.append(aid not in self.seen)
+            self.seen.add(aid)
+        matched = matched.with_columns(
+            pl.Series("article_id", ids, dtype=pl.String),
+            pl.Series("_keep", keep, dtype=pl.Boolean),
+        ).filter(pl.col("_keep"))
+        rows = matched.with_columns(pl.lit(source_uri).alias("source_uri")).select(
+            [
+                pl.col(c).cast(t)
+                if c in matched.columns or c == "source_uri"
+                else pl.lit(None, t).alias(c)
+                for c, t in ARTICLE_SCHEMA.items()
+            ]
+        )
+        for url, aid in rows.select("document_url", "article_id").iter_rows():
+            self.url_to_article[url] = aid
+        links = matches.join(
+            matched.select("row_nr", "article_id", "published_on"), on="row_nr", how="inner"
+        ).select(list(ARTICLE_FACILITY_SCHEMA))
+        self.links.append(links.cast(ARTICLE_FACILITY_SCHEMA))
+        quarantined = quarantine.height
+        self.results.append(
+            ParseResult(
+                source_uri=source_uri,
+                rows=rows,
+                quarantine=quarantine,
+                rows_read=rows_read,
+                rows_filtered=rows_read - quarantined - rows.height,
+                warnings=warnings,
+            )
+        )
+
+    def facility_links(self) -> pl.DataFrame:
+        if not self.links:
+            return pl.DataFrame(schema=ARTICLE_FACILITY_SCHEMA)
+        return pl.concat(self.links).sort("article_id", "facility_id", "match_kind")
+
+
+def _gkg_to_articles(g) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rows = g.rows.with_columns(
+        pl.lit("gdelt_gkg").alias("source_kind"),
+    )
+    return rows, g.locations
+
+
+def _feed_to_articles(f) -> pl.DataFrame:
+    return f.rows.with_row_index("row_nr").with_columns(
+        pl.lit(None, pl.Float64).alias("tone"),
+        pl.lit([], pl.List(pl.String)).alias("themes"),
+        pl.lit(False).alias("translated"),
+        pl.lit("feed").alias("source_kind"),
+    )
+
+
+def _whole_file_failure(source_uri: str, exc: Exception, schema=ARTICLE_SCHEMA) -> ParseResult:
+    return ParseResult(
+        source_uri=source_uri,
+        rows=pl.DataFrame(schema=schema),
+        quarantine=quarantine_frame(
+            [{"source_uri": source_uri, "line_number": 0, "raw_line": None, "reason": str(exc)}]
+        ),
+        rows_read=1,
+        rows_filtered=0,
+    )
+
+
+def stage_news(
+    raw_files,
+    facilities: pl.DataFrame,
+    start: date,
+    end: date,
+    match_distance_km: float = DEFAULT_DISTANCE_KM,
+) -> NewsBatches:
+    """Parse, match and de-duplicate one window. `raw_files`: objects with .key, .source_uri and
+    .read() (assets.core.rawzone.RawFile), keys relative to the news root or the store root."""
+    matcher = build_matcher(facilities, match_distance_km)
+    files = sorted(raw_files, key=_key)
+    gkg, events_files, mention_files, feed_files = [], [], [], []
+    present, expected = [], None
+    for raw in files:
+        name = _key(raw).rsplit("/", 1)[-1]
+        if name == MASTER_LIST:
+            listed = parse_file_list(raw.read().decode("utf-8", errors="replace"))
+            expected = (expected or []) + [(e.kind, e.slot_at) for e in listed]
+            continue
+        slot = parse_slot_name(name)
+        if slot is not None:
+            present.append((slot.kind, slot.slot_at))
+            {"gkg": gkg, "export": events_files, "mentions": mention_files}[slot.kind].append(raw)
+        elif name.lower().endswith(FEED_SUFFIXES):
+            feed_files.append(raw)
+
+    articles = _Articles(matcher, start, end)
+    for raw in gkg:
+        try:
+            g = read_gkg(raw.read(), raw.source_uri)
+        except ValueError as exc:
+            articles.results.append(_whole_file_failure(raw.source_uri, exc))
+            continue
+        rows, locations = _gkg_to_articles(g)
+        articles.add(raw.source_uri, rows, locations, g.quarantine, g.rows_read, g.warnings)
+    for raw in feed_files:
+        try:
+            f = read_feed(raw.read(), raw.source_uri)
+        except FileError as exc:
+            articles.results.append(_whole_file_failure(raw.source_uri, exc))
+            continue
+        articles.add(
+            raw.source_uri,
+            _feed_to_articles(f),
+            pl.DataFrame(schema=LOCATION_SCHEMA),
+            f.quarantine,
+            f.rows_read,
+            f.warnings,
+        )
+
+    links = articles.facility_links()
+    article_facilities = dict(
+        links.group_by("article_id").agg(pl.col("facility_id").unique().sort()).iter_rows()
+    )
+    url_facilities = {
+        url: (aid, article_facilities.get(aid, [])) for url, aid in articles.url_to_article.items()
+    }
+    event_results, kept_events = _stage_events(events_files, matcher, start, end)
+    mention_results = _stage_mentions(mention_files, start, end, url_facilities, kept_events)
+
+    kinds = sorted({k for k, _ in present} | {k for k, _ in expected or []})
+    gaps = gdelt_slot_gaps(present, start, end, kinds=kinds, expected=expected)
+    return NewsBatches(
+        articles=StagedBatch(
+            articles.results,
+            {"staging.stg_news__article_facilities": links},
+        ),
+        events=StagedBatch(event_results),
+        mentions=StagedBatch(mention_results),
+        gaps=gaps.select(GAP_COLUMNS),
+    )
+
+
+def _stage_events(files, matcher, start: date, end: date):
+    seen: set[int] = set()
+    results = []
+    kept: dict[int, list[str]] = {}
+    for raw in files:
+        try:
+            e = read_events(raw.read(), raw.source_uri)
+        except ValueError as exc:
+            results.append(_whole_file_failure(raw.source_uri, exc, EVENT_SCHEMA))
+            continue
+        rows = e.rows
+        eligible = rows.filter(_in_window("event_on", start, end))
+        locs = eligible.select(
+            "row_nr",
+            pl.col("action_geo_fullname").alias("loc_fullname"),
+            pl.col("action_geo_lat").alias("loc_lat"),
+            pl.col("action_geo_lon").alias("loc_lon"),
+        )
+        near = location_matches(locs, matcher)
+        per_event = (
+            near.sort("row_nr", "distance_km", "facility_id")
+            .group_by("row_nr", maintain_order=True)
+            .agg(
+                pl.col("facility_id").sort().alias("facility_ids"),
+                pl.col("facility_id").first().alias("nearest_facility_id"),
+                pl.col("distance_km").first(),
+            )
+        )
+        hit = eligible.join(per_event, on="row_nr", how="inner").filter(
+            pl.col("global_event_id").is_not_null()
+        )
+        ids = hit["global_event_id"].to_list()
+        keep = []
+        for i in ids:
+            keep.append(i not in seen)
+            seen.add(i)
+        hit = hit.filter(pl.Series(keep, dtype=pl.Boolean)) if ids else hit
+        out = hit.with_columns(pl.lit(raw.source_uri).alias("source_uri")).select(
+            [pl.col(c).cast(t) for c, t in EVENT_SCHEMA.items()]
+        )
+        for gid, fids in out.select("global_event_id", "facility_ids").iter_rows():
+            kept[gid] = fids
+        results.append(
+            ParseResult(
+                raw.source_uri,
+                out,
+                e.quarantine,
+                e.rows_read,
+                e.rows_read - e.quarantine.height - out.height,
+                e.warnings,
+            )
+        )
+    return results, kept
+
+
+def _stage_mentions(files, start: date, end: date, url_facilities: dict, kept_events: dict):
+    seen: set[tuple] = set()
+    results = []
+    urls = pl.DataFrame(
+        {
+            "mention_identifier": list(url_facilities),
+            "article_id": [a for a, _ in url_facilities.values()],
+            "article_facility_ids": [f for _, f in url_facilities.values()],
+        },
+        schema={
+            "mention_identifier": pl.String,
+            "article_id": pl.String,
+            "article_facility_ids": pl.List(pl.String),
+        },
+    )
+    events = pl.DataFrame(
+        {"global_event_id": list(kept_events), "event_facility_ids": list(kept_events.values())},
+        schema={"global_event_id": pl.Int64, "event_facility_ids": pl.List(pl.String)},
+    )
+    for raw in files:
+        try:
+            m = read_mentions(raw.read(), raw.source_uri)
+        except ValueError as exc:
+            results.append(_whole_file_failure(raw.source_uri, exc, MENTION_SCHEMA))
+            continue
+        eligible = m.rows.filter(_in_window("mention_on", start, end))
+        hit = (
+            eligible.join(urls, on="mention_identifier", how="left")
+            .join(events, on="global_event_id", how="left")
+            .filter(pl.col("article_id").is_not_null() | pl.col("event_facility_ids").is_not_null())
+        )
+        keys = hit.select("global_event_id", "mention_identifier", "sentence_id").rows()
+        keep = []
+        for k in keys:
+            keep.append(k not in seen)
+            seen.add(k)
+        hit = hit.filter(pl.Series(keep, dtype=pl.Boolean)) if keys else hit
+        out = hit.with_columns(
+            pl.concat_list(
+                pl.col("article_facility_ids").fill_null(pl.lit([], pl.List(pl.String))),
+                pl.col("event_facility_ids").fill_null(pl.lit([], pl.List(pl.String))),
+            )
+            .list.unique()
+            .list.sort()
+            .alias("facility_ids"),
+            pl.lit(raw.source_uri).alias("source_uri"),
+        ).select([pl.col(c).cast(t) for c, t in MENTION_SCHEMA.items()])
+        results.append(
+            ParseResult(
+                raw.source_uri,
+                out,
+                m.quarantine,
+                m.rows_read,
+                m.rows_read - m.quarantine.height - out.height,
+                m.warnings,
+            )
+        )
+    return results
