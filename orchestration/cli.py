@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from datetime import date
@@ -58,6 +59,9 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
     from orchestration.resources import Borderwatch
 
     resource = Borderwatch.from_env(replay=replay)
+    if selection and re.fullmatch(r"[\w\s,]+", selection):
+        # A plain list of asset keys; anything else is Dagster's selection syntax.
+        selection = dg.AssetSelection.assets(*re.split(r"[\s,]+", selection.strip()))
     all_assets = list(defs.assets or [])
     print(f"borderwatch: materialising {start} .. {end} from {resource.source}"
           + (" (replaying the raw zone)" if replay else ""), flush=True)
@@ -204,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("materialize", help="materialise every asset over a day range in one run")
     m.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     m.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
-    m.add_argument("--select", default=None, help="Dagster asset selection, e.g. 'stg_reported__observations+'")
+    m.add_argument("--select", default=None, help="asset keys (comma-separated) or a Dagster selection, e.g. 'key:stg_reported__observations+'")
     r = sub.add_parser("replay", help="rebuild from the raw zone alone, with no network")
     r.add_argument("--start", required=True)
     r.add_argument("--end", required=True)

@@ -122,6 +122,9 @@ def prepare_instance(paths: Paths) -> Path:
     if not target.exists():
         shutil.copyfile(INSTANCE_TEMPLATE, target)
     os.environ["DAGSTER_HOME"] = str(paths.dagster_home)
+    # A single-run backfill otherwise writes one "planned" event per partition and asset before
+    # it starts: about 7,000 SQLite writes (a minute and a half) for the demo's six years.
+    os.environ.setdefault("DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS", "1")
     return paths.dagster_home
 
 

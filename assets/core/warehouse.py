@@ -62,7 +62,9 @@ def run_sql_file(con, relative: str, params: dict | None = None) -> None:
     """Run one SQL file; values come in as bound $parameters, never formatted into the text."""
     text = sql_text(relative)
     if params:
-        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", text)}
+        # Bind only what the statement uses (DuckDB refuses extras); comments may name any $x.
+        code = re.sub(r"--[^\n]*", "", text)
+        used = {k: v for k, v in params.items() if re.search(rf"\${k}\b", code)}
         con.execute(text, used)
     else:
         con.execute(text)
