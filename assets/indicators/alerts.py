@@ -11,7 +11,11 @@ import polars as pl
 
 
 class WebhookError(RuntimeError):
-    pass
+    """A webhook refused or could not be reached; `posted` holds the alert_ids accepted before."""
+
+    def __init__(self, message: str, posted: list[str] | None = None):
+        super().__init__(message)
+        self.posted = list(posted or [])
 
 
 def new_alerts(alerts: pl.DataFrame, already_sent_ids: set[str]) -> pl.DataFrame:
@@ -55,15 +59,19 @@ def post_alerts(frame: pl.DataFrame, url: str, timeout: float = 10) -> list[str]
         except urllib.error.HTTPError as exc:
             raise WebhookError(
                 f"webhook {url} answered HTTP {exc.code} for alert {row['alert_id']} "
-                f"({len(posted)} alert(s) posted before it)"
+                f"({len(posted)} alert(s) posted before it)",
+                posted,
             ) from exc
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise WebhookError(
                 f"could not post alert {row['alert_id']} to webhook {url}: {reason} "
-                f"({len(posted)} alert(s) posted before it)"
+                f"({len(posted)} alert(s) posted before it)",
+                posted,
             ) from exc
         if not 200 <= status < 300:
-            raise WebhookError(f"webhook {url} answered HTTP {status} for alert {row['alert_id']}")
+            raise WebhookError(
+                f"webhook {url} answered HTTP {status} for alert {row['alert_id']}", posted
+            )
         posted.append(row["alert_id"])
     return posted
