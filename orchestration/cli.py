@@ -160,6 +160,16 @@ def show_demo_result() -> None:
         print(f"Report: {report}")
 
 
+def _typed(value: str):
+    """--param values: integers and decimals bind as numbers, anything else as text."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def query(text: str, params: list[str]) -> None:
     from assets.core.warehouse import connect
     from orchestration import settings
@@ -173,7 +183,7 @@ def query(text: str, params: list[str]) -> None:
         if "=" not in item:
             raise UsageError(f"--param {item!r} must look like name=value")
         key, value = item.split("=", 1)
-        bound[key] = value
+        bound[key] = _typed(value)
     con = connect(settings.home_paths().warehouse, read_only=True)
     try:
         df = con.execute(sql, bound).pl()

@@ -1,0 +1,53 @@
+"""The CLI speaks in sentences: bad arguments, a missing warehouse, a locked one."""
+
+import subprocess
+import sys
+
+import pytest
+
+from orchestration import cli
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["materialize", "--start", "2023-13-01", "--end", "2023-10-02"], "--start '2023-13-01' is not a date"),
+        (["materialize", "--start", "2023-10-01", "--end", "yesterday"], "--end 'yesterday' is not a date"),
+        (["materialize", "--start", "2023-10-05", "--end", "2023-10-01"], "--start 2023-10-05 is after --end 2023-10-01"),
+        (["materialize", "--start", "2014-12-31", "--end", "2015-01-02"], "before the first partition, 2015-01-01"),
+        (["query", "missing.sql"], "no such SQL file: missing.sql"),
+        (["query", "select 1", "--param", "novalue"], "must look like name=value"),
+    ],
+)
+def test_usage_errors(bw_env, argv, message, capsys):
+    assert cli.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_query_without_a_warehouse_says_what_to_do(bw_env, capsys):
+    assert cli.main(["query", "select 1"]) == 1
+    assert "run `borderwatch demo` or `borderwatch materialize` first" in capsys.readouterr().err
+
+
+def test_locked_warehouse_names_the_process(bw_env, capsys):
+    bw_env.mkdir(parents=True)
+    path = bw_env / "borderwatch.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert cli.main(["query", "select 1"]) == 1
+        err = capsys.readouterr().err
+        assert f"locked by process {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_config_lists_every_setting(bw_env, capsys):
+    assert cli.main(["config"]) == 0
+    out = capsys.readouterr().out
+    for name in ("BORDERWATCH_SOURCE", "BORDERWATCH_FACILITIES", "BORDERWATCH_HOME", "BORDERWATCH_ALERT_WEBHOOK"):
+        assert name in out
