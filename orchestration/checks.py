@@ -32,7 +32,10 @@ def suite_check_result(
     failed_errors = [r for r in outcome.failed if r.severity == ERROR]
     severity = dg.AssetCheckSeverity.ERROR if failed_errors else dg.AssetCheckSeverity.WARN
     table = "\n".join(
-        ["| expectation | column | severity | result | unexpected | examples |", "|---|---|---|---|---|---|"]
+        [
+            "| expectation | column | severity | result | unexpected | examples |",
+            "|---|---|---|---|---|---|",
+        ]
         + [
             f"| {r.expectation} | {r.column or ''} | {r.severity} | {'pass' if r.success else 'FAIL'} "
             f"| {r.unexpected_count if r.unexpected_count is not None else ''} "

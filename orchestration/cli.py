@@ -21,7 +21,9 @@ def _date_arg(name: str, value: str) -> str:
     try:
         return date.fromisoformat(value).isoformat()
     except ValueError:
-        raise UsageError(f"{name} {value!r} is not a date: use YYYY-MM-DD, e.g. 2023-10-05") from None
+        raise UsageError(
+            f"{name} {value!r} is not a date: use YYYY-MM-DD, e.g. 2023-10-05"
+        ) from None
 
 
 def _check_range(start: str, end: str) -> None:
@@ -33,15 +35,21 @@ def _check_range(start: str, end: str) -> None:
         raise UsageError(f"--start {start} is before the first partition, {PARTITIONS_START}")
     today = date.today().isoformat()
     if end >= today:
-        raise UsageError(f"--end {end} must be before today ({today}): the last partition is yesterday")
+        raise UsageError(
+            f"--end {end} must be before today ({today}): the last partition is yesterday"
+        )
 
 
 def _print_table(df, max_rows: int = 50) -> None:
     import polars as pl
 
     with pl.Config(
-        tbl_rows=max_rows, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=200,
-        tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True,
+        tbl_rows=max_rows,
+        tbl_cols=-1,
+        fmt_str_lengths=80,
+        tbl_width_chars=200,
+        tbl_hide_dataframe_shape=True,
+        tbl_hide_column_data_types=True,
     ):
         print(df)
 
@@ -55,7 +63,7 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
     paths = settings.home_paths()
     settings.prepare_instance(paths)
     from orchestration.definitions import defs
-    from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG
+    from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, all_assets_job
     from orchestration.resources import Borderwatch
 
     resource = Borderwatch.from_env(replay=replay)
@@ -63,16 +71,29 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
         # A plain list of asset keys; anything else is Dagster's selection syntax.
         selection = dg.AssetSelection.assets(*re.split(r"[\s,]+", selection.strip()))
     all_assets = list(defs.assets or [])
-    print(f"borderwatch: materialising {start} .. {end} from {resource.source}"
-          + (" (replaying the raw zone)" if replay else ""), flush=True)
-    print(f"borderwatch: warehouse {paths.warehouse}; Dagster instance {paths.dagster_home}", flush=True)
+    print(
+        f"borderwatch: materialising {start} .. {end} from {resource.source}"
+        + (" (replaying the raw zone)" if replay else ""),
+        flush=True,
+    )
+    print(
+        f"borderwatch: warehouse {paths.warehouse}; Dagster instance {paths.dagster_home}",
+        flush=True,
+    )
     started = time.monotonic()
+    # The project's one job, with this command's resource settings: runs show as borderwatch_all.
+    job = dg.Definitions(
+        assets=all_assets, jobs=[all_assets_job], resources={"borderwatch": resource}
+    ).resolve_job_def(all_assets_job.name)
+    keys = None
+    if selection is not None:
+        if isinstance(selection, str):
+            selection = dg.AssetSelection.from_string(selection)
+        keys = list(selection.resolve(defs.resolve_asset_graph()))
     with dg.DagsterInstance.get() as instance:
-        result = dg.materialize(
-            all_assets,
+        result = job.execute_in_process(
             instance=instance,
-            resources={"borderwatch": resource},
-            selection=selection,
+            asset_selection=keys,
             tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "borderwatch/command": "cli"},
             run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
             raise_on_error=False,
@@ -84,20 +105,26 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
             for e in result.all_events
             if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
         ]
-        print(f"borderwatch: the run failed after {took:.0f} s (run id {result.run_id})", file=sys.stderr)
+        print(
+            f"borderwatch: the run failed after {took:.0f} s (run id {result.run_id})",
+            file=sys.stderr,
+        )
         for line in failures:
             print(f"  {line}", file=sys.stderr)
         return False
-    checks = [
-        e for e in result.all_events
-        if e.event_type_value == "ASSET_CHECK_EVALUATION"
-    ]
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [e.event_specific_data for e in checks if not e.event_specific_data.passed]
-    print(f"borderwatch: run {result.run_id} succeeded in {took:.0f} s; "
-          f"{len(checks)} checks, {len(failed)} failed", flush=True)
+    print(
+        f"borderwatch: run {result.run_id} succeeded in {took:.0f} s; "
+        f"{len(checks)} checks, {len(failed)} failed",
+        flush=True,
+    )
     for check in failed:
-        print(f"  check failed: {check.asset_key.to_user_string()} {check.check_name}: "
-              f"{check.description or ''}", file=sys.stderr)
+        print(
+            f"  check failed: {check.asset_key.to_user_string()} {check.check_name}: "
+            f"{check.description or ''}",
+            file=sys.stderr,
+        )
     return True
 
 
@@ -108,8 +135,12 @@ def show_demo_result() -> None:
     paths = settings.home_paths()
     con = connect(paths.warehouse, read_only=True)
     try:
-        tables = {r[0] for r in con.execute(
-            "select table_schema || '.' || table_name from information_schema.tables").fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_schema || '.' || table_name from information_schema.tables"
+            ).fetchall()
+        }
         anomalies = con.execute(
             """
             select facility_id as facility, metric, observed_on as date, value,
@@ -120,7 +151,9 @@ def show_demo_result() -> None:
         print("\nAnomalous observations (curated.activity_baselines where is_anomaly):")
         _print_table(anomalies)
         if "curated.alerts" in tables:
-            alerts = con.execute("select alert_id, severity, summary from curated.alerts order by observed_on, alert_id").pl()
+            alerts = con.execute(
+                "select alert_id, severity, summary from curated.alerts order by observed_on, alert_id"
+            ).pl()
             print("\nAlerts (curated.alerts):")
             for row in alerts.iter_rows(named=True):
                 print(f"  [{row['severity']}] {row['alert_id']}: {row['summary']}")
@@ -136,8 +169,10 @@ def show_demo_result() -> None:
                     """,
                     {"f": row["facility"], "d": row["date"]},
                 ).pl()
-                print(f"\nScenes over {row['facility']} within 7 days of {row['date']} "
-                      f"(prior_clear_days in the five years before: {row['prior_clear_days']}):")
+                print(
+                    f"\nScenes over {row['facility']} within 7 days of {row['date']} "
+                    f"(prior_clear_days in the five years before: {row['prior_clear_days']}):"
+                )
                 _print_table(scenes)
             if "curated.news_attention_daily" in tables:
                 news = con.execute(
@@ -155,7 +190,9 @@ def show_demo_result() -> None:
         con.close()
     report = paths.report / "index.html"
     print(f"\nWarehouse: {paths.warehouse}")
-    print(f"Try:  uv run borderwatch query \"select * from curated.activity_baselines where is_anomaly\"")
+    print(
+        'Try:  uv run borderwatch query "select * from curated.activity_baselines where is_anomaly"'
+    )
     if report.exists():
         print(f"Report: {report}")
 
@@ -202,7 +239,16 @@ def ui(port: int) -> None:
     Path(os.environ["TMPDIR"]).mkdir(parents=True, exist_ok=True)
     from assets.core.warehouse import PROJECT_ROOT
 
-    args = ["dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", str(port)]
+    args = [
+        "dagster",
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(port),
+    ]
     print(f"borderwatch: DAGSTER_HOME={paths.dagster_home} {' '.join(args)}", flush=True)
     os.execvp(args[0], args)
 
@@ -214,19 +260,33 @@ def build_parser() -> argparse.ArgumentParser:
         "counts and news metadata in one validated DuckDB warehouse.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help=f"build the warehouse from the bundled sample ({DEMO_START} .. {DEMO_END}) and show the anomalies")
+    sub.add_parser(
+        "demo",
+        help=f"build the warehouse from the bundled sample ({DEMO_START} .. {DEMO_END}) and show the anomalies",
+    )
     m = sub.add_parser("materialize", help="materialise every asset over a day range in one run")
     m.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     m.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
-    m.add_argument("--select", default=None, help="asset keys (comma-separated) or a Dagster selection, e.g. 'key:stg_reported__observations+'")
+    m.add_argument(
+        "--select",
+        default=None,
+        help="asset keys (comma-separated) or a Dagster selection, e.g. 'key:stg_reported__observations+'",
+    )
     r = sub.add_parser("replay", help="rebuild from the raw zone alone, with no network")
     r.add_argument("--start", required=True)
     r.add_argument("--end", required=True)
     q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
-    q.add_argument("sql", help="SQL text, or the path of a .sql file such as sql/queries/anomalous_observations.sql")
-    q.add_argument("--param", action="append", default=[], help="bound parameter name=value (repeatable)")
+    q.add_argument(
+        "sql",
+        help="SQL text, or the path of a .sql file such as sql/queries/anomalous_observations.sql",
+    )
+    q.add_argument(
+        "--param", action="append", default=[], help="bound parameter name=value (repeatable)"
+    )
     rep = sub.add_parser("report", help="write the HTML report from the warehouse")
-    rep.add_argument("--out", default=None, help="output file (default $BORDERWATCH_HOME/report/index.html)")
+    rep.add_argument(
+        "--out", default=None, help="output file (default $BORDERWATCH_HOME/report/index.html)"
+    )
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
     u.add_argument("--port", type=int, default=3000)
     sub.add_parser("config", help="show the configuration and where it comes from")
@@ -248,8 +308,9 @@ def main(argv: list[str] | None = None) -> int:
             start = _date_arg("--start", args.start)
             end = _date_arg("--end", args.end)
             _check_range(start, end)
-            ok = materialize(start, end, replay=args.command == "replay",
-                             selection=getattr(args, "select", None))
+            ok = materialize(
+                start, end, replay=args.command == "replay", selection=getattr(args, "select", None)
+            )
             return 0 if ok else 1
         elif args.command == "query":
             query(args.sql, args.param)

@@ -90,7 +90,9 @@ def stage_window(
         "dagster/row_count": loaded.height,
         "content_sha256": content_hash(loaded),
         "preview": dg.MetadataValue.md(
-            warehouse.preview_markdown(con, f"select * from {table} {where}", {"start": start, "end": end})
+            warehouse.preview_markdown(
+                con, f"select * from {table} {where}", {"start": start, "end": end}
+            )
         ),
     }
     for t in related_date_columns:

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from assets.core import warehouse
-from assets.core.rawzone import RawFile, RawZone, fetch_to_raw, raw_files_from_manifest
+from assets.core.rawzone import ManifestStore, RawFile, RawZone, fetch_to_raw
 from assets.core.sources import SourceStore, open_source_store
 from orchestration import settings
 
@@ -62,17 +62,21 @@ class Borderwatch(dg.ConfigurableResource):
         finally:
             con.close()
 
-    def store(self, sub: str = "") -> SourceStore:
-        base = self.source.rstrip("/")
-        return open_source_store(f"{base}/{sub}" if sub else base)
+    def store(self, con, location: str, namespace: str) -> SourceStore:
+        """Where a source's files are listed and read: `location` (a folder or s3:// URI), or, in
+        replay mode, the raw zone's copies of what was fetched under `namespace`."""
+        if self.replay:
+            return ManifestStore(con, self.raw_zone(), namespace)
+        return open_source_store(location)
+
+    def source_location(self, sub: str) -> str:
+        return f"{self.source.rstrip('/')}/{sub}"
 
     def raw_zone(self) -> RawZone:
         return RawZone(self.paths.raw)
 
     def fetch(self, con, store: SourceStore, objects, namespace: str, log=None) -> list[RawFile]:
-        """Source objects into the raw zone; in replay mode, the raw zone's own copies instead."""
-        if self.replay:
-            return raw_files_from_manifest(con, self.raw_zone(), namespace + "/")
+        """Source objects into the raw zone (a replay's objects are there already: a no-op)."""
         return fetch_to_raw(
             store, list(objects), self.raw_zone(), con, log=log, namespace=namespace
         )

@@ -130,5 +130,3 @@ def prepare_instance(paths: Paths) -> Path:
 
 def describe() -> list[tuple[str, str, str]]:
     return [(s.env, setting(k), s.help) for k, s in SETTINGS.items()]
-
-

@@ -12,7 +12,9 @@ REALDATA = REPO.parent / "shared" / "realdata"
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():
-        pytest.skip(f"real public sample files not found at {REALDATA} (the shared/ folder beside the repo)")
+        pytest.skip(
+            f"real public sample files not found at {REALDATA} (the shared/ folder beside the repo)"
+        )
     return REALDATA
 
 
@@ -22,7 +24,10 @@ def bw_env(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("BORDERWATCH_HOME", str(home))
     for name in list(os.environ):
-        if name.startswith("BORDERWATCH_") and name not in {"BORDERWATCH_HOME", "BORDERWATCH_REQUIRE_BROWSER"}:
+        if name.startswith("BORDERWATCH_") and name not in {
+            "BORDERWATCH_HOME",
+            "BORDERWATCH_REQUIRE_BROWSER",
+        }:
             monkeypatch.delenv(name)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return home

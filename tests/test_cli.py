@@ -11,10 +11,22 @@ from orchestration import cli
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["materialize", "--start", "2023-13-01", "--end", "2023-10-02"], "--start '2023-13-01' is not a date"),
-        (["materialize", "--start", "2023-10-01", "--end", "yesterday"], "--end 'yesterday' is not a date"),
-        (["materialize", "--start", "2023-10-05", "--end", "2023-10-01"], "--start 2023-10-05 is after --end 2023-10-01"),
-        (["materialize", "--start", "2014-12-31", "--end", "2015-01-02"], "before the first partition, 2015-01-01"),
+        (
+            ["materialize", "--start", "2023-13-01", "--end", "2023-10-02"],
+            "--start '2023-13-01' is not a date",
+        ),
+        (
+            ["materialize", "--start", "2023-10-01", "--end", "yesterday"],
+            "--end 'yesterday' is not a date",
+        ),
+        (
+            ["materialize", "--start", "2023-10-05", "--end", "2023-10-01"],
+            "--start 2023-10-05 is after --end 2023-10-01",
+        ),
+        (
+            ["materialize", "--start", "2014-12-31", "--end", "2015-01-02"],
+            "before the first partition, 2015-01-01",
+        ),
         (["query", "missing.sql"], "no such SQL file: missing.sql"),
         (["query", "select 1", "--param", "novalue"], "must look like name=value"),
     ],
@@ -33,8 +45,13 @@ def test_locked_warehouse_names_the_process(bw_env, capsys):
     bw_env.mkdir(parents=True)
     path = bw_env / "borderwatch.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -49,5 +66,10 @@ def test_locked_warehouse_names_the_process(bw_env, capsys):
 def test_config_lists_every_setting(bw_env, capsys):
     assert cli.main(["config"]) == 0
     out = capsys.readouterr().out
-    for name in ("BORDERWATCH_SOURCE", "BORDERWATCH_FACILITIES", "BORDERWATCH_HOME", "BORDERWATCH_ALERT_WEBHOOK"):
+    for name in (
+        "BORDERWATCH_SOURCE",
+        "BORDERWATCH_FACILITIES",
+        "BORDERWATCH_HOME",
+        "BORDERWATCH_ALERT_WEBHOOK",
+    ):
         assert name in out

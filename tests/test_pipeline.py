@@ -20,7 +20,12 @@ def demo_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo") / "home"
     mp.setenv("BORDERWATCH_HOME", str(home))
     mp.delenv("DAGSTER_HOME", raising=False)
-    for name in ("BORDERWATCH_SOURCE", "BORDERWATCH_IMAGERY_SOURCE", "BORDERWATCH_GDELT_URL", "BORDERWATCH_ALERT_WEBHOOK"):
+    for name in (
+        "BORDERWATCH_SOURCE",
+        "BORDERWATCH_IMAGERY_SOURCE",
+        "BORDERWATCH_GDELT_URL",
+        "BORDERWATCH_ALERT_WEBHOOK",
+    ):
         mp.delenv(name, raising=False)
     assert cli.main(["demo"]) == 0
     yield home
@@ -95,7 +100,12 @@ def test_rematerialising_a_partition_changes_no_counts(demo_home, monkeypatch):
 
 def test_query_command_prints_the_anomaly(demo_home, monkeypatch, capsys):
     monkeypatch.setenv("BORDERWATCH_HOME", str(demo_home))
-    assert cli.main(["query", "select facility_id, value from curated.activity_baselines where is_anomaly"]) == 0
+    assert (
+        cli.main(
+            ["query", "select facility_id, value from curated.activity_baselines where is_anomaly"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "tumangang" in out and "73.0" in out
 
@@ -112,8 +122,12 @@ def run_query(home: Path, name: str, params=None):
 
 def test_every_worked_query_is_tested():
     tested = {
-        "anomalous_observations.sql", "facility_history.sql", "anomalous_this_month.sql",
-        "evidence_for_alert.sql", "weeks_without_clear_imagery.sql", "news_without_reports.sql",
+        "anomalous_observations.sql",
+        "facility_history.sql",
+        "anomalous_this_month.sql",
+        "evidence_for_alert.sql",
+        "weeks_without_clear_imagery.sql",
+        "news_without_reports.sql",
     }
     assert {p.name for p in (REPO / "sql" / "queries").glob("*.sql")} == tested
 
@@ -126,7 +140,9 @@ def test_query_anomalous_observations(demo_home):
 
 
 def test_query_facility_history(demo_home):
-    got = run_query(demo_home, "facility_history.sql", {"facility_id": "tumangang", "metric": "railcars"})
+    got = run_query(
+        demo_home, "facility_history.sql", {"facility_id": "tumangang", "metric": "railcars"}
+    )
     assert len(got) > 50
     assert [str(r["observed_on"]) for r in got if r["is_anomaly"]] == ["2023-10-05"]
     assert got == sorted(got, key=lambda r: (r["observed_on"], r["source"]))
@@ -149,7 +165,8 @@ def test_query_weeks_without_clear_imagery(demo_home):
     got = run_query(demo_home, "weeks_without_clear_imagery.sql")
     assert got, "the synthetic baseline has weeks whose only scenes are cloudy"
     clear_weeks = {
-        (r[0], str(r[1])) for r in rows(
+        (r[0], str(r[1]))
+        for r in rows(
             demo_home,
             "select facility_id, date_trunc('week', acquired_on)::date from curated.imagery_coverage_daily where n_clear > 0",
         )
@@ -159,15 +176,30 @@ def test_query_weeks_without_clear_imagery(demo_home):
 
 
 def test_query_news_without_reports(demo_home):
-    got = run_query(demo_home, "news_without_reports.sql", {"attention_z_min": 2.0, "report_window_days": 7})
+    got = run_query(
+        demo_home, "news_without_reports.sql", {"attention_z_min": 2.0, "report_window_days": 7}
+    )
     # Tumangang's surge after 2023-10-05 sits within a week of the CSIS count, so it is no gap.
-    assert not [r for r in got if r["facility_id"] == "tumangang" and str(r["published_on"]) <= "2023-10-12"]
+    assert not [
+        r for r in got if r["facility_id"] == "tumangang" and str(r["published_on"]) <= "2023-10-12"
+    ]
 
 
 def test_query_command_binds_parameters(demo_home, monkeypatch, capsys):
     monkeypatch.setenv("BORDERWATCH_HOME", str(demo_home))
-    assert cli.main(["query", str(REPO / "sql/queries/news_without_reports.sql"),
-                     "--param", "attention_z_min=2", "--param", "report_window_days=7"]) == 0
+    assert (
+        cli.main(
+            [
+                "query",
+                str(REPO / "sql/queries/news_without_reports.sql"),
+                "--param",
+                "attention_z_min=2",
+                "--param",
+                "report_window_days=7",
+            ]
+        )
+        == 0
+    )
     assert "row" in capsys.readouterr().out
 
 
@@ -187,8 +219,20 @@ def test_bad_reported_file_quarantines_and_loads_good_rows(bw_env, tmp_path, mon
         "tumangang,2023-10-04,railcars,3,Test,hand count\n"
     )
     monkeypatch.setenv("BORDERWATCH_SOURCE", str(source))
-    assert cli.main(["materialize", "--start", "2023-10-01", "--end", "2023-10-31",
-                     "--select", "facilities,stg_reported__observations"]) == 0
+    assert (
+        cli.main(
+            [
+                "materialize",
+                "--start",
+                "2023-10-01",
+                "--end",
+                "2023-10-31",
+                "--select",
+                "facilities,stg_reported__observations",
+            ]
+        )
+        == 0
+    )
     home = bw_env
     quarantined = rows(
         home,
@@ -199,10 +243,14 @@ def test_bad_reported_file_quarantines_and_loads_good_rows(bw_env, tmp_path, mon
     assert "unknown facility_id 'nowhere'" in by_line[("bad.csv", 3)]
     assert "not a YYYY-MM-DD date" in by_line[("bad.csv", 4)]
     assert "missing required column(s) source_url" in by_line[("no_url.csv", 0)]
-    loaded = rows(home, "select observed_on::varchar, value from staging.stg_reported__observations order by 1")
+    loaded = rows(
+        home,
+        "select observed_on::varchar, value from staging.stg_reported__observations order by 1",
+    )
     assert loaded == [("2023-10-03", 3.0), ("2023-10-05", 73.0)]
     for uri, read, loaded_n, filtered, q in rows(
-        home, "select source_uri, rows_read, rows_loaded, rows_filtered, rows_quarantined from staging.load_audit"
+        home,
+        "select source_uri, rows_read, rows_loaded, rows_filtered, rows_quarantined from staging.load_audit",
     ):
         assert read == loaded_n + filtered + q
         if uri.endswith("bad.csv"):
@@ -213,8 +261,20 @@ def test_bad_reported_file_quarantines_and_loads_good_rows(bw_env, tmp_path, mon
 
 def test_empty_source_is_valid(bw_env, tmp_path, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_SOURCE", str(tmp_path / "empty"))
-    assert cli.main(["materialize", "--start", "2023-10-01", "--end", "2023-10-02",
-                     "--select", "facilities,stg_reported__observations,observations"]) == 0
+    assert (
+        cli.main(
+            [
+                "materialize",
+                "--start",
+                "2023-10-01",
+                "--end",
+                "2023-10-02",
+                "--select",
+                "facilities,stg_reported__observations,observations",
+            ]
+        )
+        == 0
+    )
     assert rows(bw_env, "select count(*) from curated.observations") == [(0,)]
 
 
@@ -222,9 +282,24 @@ def test_rerunning_emits_no_duplicate_alerts(demo_home, monkeypatch):
     before = rows(demo_home, "select alert_id, run_id from ops.alert_notifications order by all")
     assert len(before) == rows(demo_home, "select count(*) from curated.alerts")[0][0] == 1
     monkeypatch.setenv("BORDERWATCH_HOME", str(demo_home))
-    assert cli.main(["materialize", "--start", "2023-10-01", "--end", "2023-10-10",
-                     "--select", "alerts,alert_notifications"]) == 0
-    assert rows(demo_home, "select alert_id, run_id from ops.alert_notifications order by all") == before
+    assert (
+        cli.main(
+            [
+                "materialize",
+                "--start",
+                "2023-10-01",
+                "--end",
+                "2023-10-10",
+                "--select",
+                "alerts,alert_notifications",
+            ]
+        )
+        == 0
+    )
+    assert (
+        rows(demo_home, "select alert_id, run_id from ops.alert_notifications order by all")
+        == before
+    )
     assert rows(demo_home, "select count(*) from curated.alerts") == [(1,)]
 
 
@@ -262,7 +337,8 @@ def test_webhook_receives_each_new_alert_once(demo_home, tmp_path):
         )
         for _ in range(2):
             result = dg.materialize(
-                [alert_notifications], resources={"borderwatch": resource},
+                [alert_notifications],
+                resources={"borderwatch": resource},
                 instance=dg.DagsterInstance.ephemeral(),
             )
             assert result.success
@@ -277,11 +353,16 @@ def test_webhook_receives_each_new_alert_once(demo_home, tmp_path):
 def _curated_hashes(home: Path) -> dict:
     con = duckdb.connect(str(home / "borderwatch.duckdb"), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'curated' order by 1"
-        ).fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'curated' order by 1"
+            ).fetchall()
+        ]
         return {
-            t: con.execute(f"select md5(string_agg(cast(x as varchar), '\\n')) from curated.{t} as x").fetchone()[0]
+            t: con.execute(
+                f"select md5(string_agg(cast(x as varchar), '\\n')) from curated.{t} as x"
+            ).fetchone()[0]
             for t in tables
         }
     finally:
@@ -290,8 +371,16 @@ def _curated_hashes(home: Path) -> dict:
 
 def test_replay_from_the_raw_zone_gives_identical_curated_tables(demo_home, monkeypatch, tmp_path):
     before = _curated_hashes(demo_home)
-    assert {"observations", "activity_baselines", "imagery_coverage_daily", "news_attention_daily",
-            "crossing_indicators_weekly", "evidence", "alerts", "facilities"} <= set(before)
+    assert {
+        "observations",
+        "activity_baselines",
+        "imagery_coverage_daily",
+        "news_attention_daily",
+        "crossing_indicators_weekly",
+        "evidence",
+        "alerts",
+        "facilities",
+    } <= set(before)
     monkeypatch.setenv("BORDERWATCH_HOME", str(demo_home))
     # The source store vanishes: a replay must not need it.
     monkeypatch.setenv("BORDERWATCH_SOURCE", str(tmp_path / "gone"))
@@ -302,4 +391,4 @@ def test_replay_from_the_raw_zone_gives_identical_curated_tables(demo_home, monk
 def test_report_is_written_and_offline(demo_home):
     page = (demo_home / "report" / "index.html").read_text(encoding="utf-8")
     assert "Tumangang rail facility" in page
-    assert "<script src=\"http" not in page and "cdn.jsdelivr" not in page
+    assert '<script src="http' not in page and "cdn.jsdelivr" not in page

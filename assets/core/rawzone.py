@@ -123,3 +123,28 @@ def raw_files_from_manifest(con, zone: RawZone, key_prefix: str) -> list[RawFile
         {"prefix": key_prefix},
     ).fetchall()
     return [RawFile(u, k, s, b, e, zone.path_for(s)) for u, k, s, b, e in rows]
+
+
+class ManifestStore:
+    """The raw zone seen as a source store: what was fetched under `namespace`, newest version of
+    each source file. A replay lists and reads through it with the same code as a live run, so
+    it selects exactly the files a live run over the same window would."""
+
+    def __init__(self, con, zone: RawZone, namespace: str):
+        self.uri = f"raw zone {zone.root} ({namespace}/)"
+        self.zone = zone
+        prefix = namespace.rstrip("/") + "/"
+        self._files = {
+            f.key[len(prefix) :]: f for f in raw_files_from_manifest(con, zone, prefix)
+        }
+
+    def list(self, prefix: str = ""):
+        from assets.core.sources import SourceObject
+
+        for key in sorted(self._files):
+            if key.startswith(prefix):
+                f = self._files[key]
+                yield SourceObject(key=key, uri=f.source_uri, size=f.bytes, etag=f.etag)
+
+    def read(self, key: str) -> bytes:
+        return self._files[key].read()

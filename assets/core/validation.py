@@ -117,7 +117,9 @@ def _to_pandas(df: pl.DataFrame):
     return pdf
 
 
-def run_suite(df: pl.DataFrame, suite_path: str | Path, parameters: dict | None = None) -> SuiteOutcome:
+def run_suite(
+    df: pl.DataFrame, suite_path: str | Path, parameters: dict | None = None
+) -> SuiteOutcome:
     """Validate `df` against the suite JSON at `suite_path` with GX suite parameters."""
     gx, context, datasource = _context()
     spec = load_suite_json(suite_path)
@@ -127,7 +129,9 @@ def run_suite(df: pl.DataFrame, suite_path: str | Path, parameters: dict | None 
         # GX logs and skips an expectation it cannot build; a typo must not silently weaken a suite.
         known = {e.expectation_type for e in suite.expectations}
         missing = [e.get("type") for e in spec["expectations"] if e.get("type") not in known]
-        raise ValueError(f"{suite_path}: expectation(s) GX cannot build: {', '.join(map(str, missing))}")
+        raise ValueError(
+            f"{suite_path}: expectation(s) GX cannot build: {', '.join(map(str, missing))}"
+        )
     asset_name = f"asset_{name}"
     try:
         asset = datasource.get_asset(asset_name)
@@ -172,9 +176,7 @@ def run_suite(df: pl.DataFrame, suite_path: str | Path, parameters: dict | None 
                 expectation=config.type,
                 column=kwargs.get("column")
                 or (",".join(kwargs["column_list"]) if "column_list" in kwargs else None)
-                or (
-                    f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None
-                ),
+                or (f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None),
                 success=bool(item.success),
                 severity=ERROR if severity in {"error", "critical"} else WARN,
                 unexpected_count=_plain(body.get("unexpected_count")),

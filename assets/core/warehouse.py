@@ -248,7 +248,6 @@ def preview_markdown(con, query: str, params: dict | None = None, limit: int = 1
     head = "| " + " | ".join(df.columns) + " |"
     sep = "|" + "---|" * len(df.columns)
     body = [
-        "| " + " | ".join("" if v is None else str(v) for v in row) + " |"
-        for row in df.iter_rows()
+        "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.iter_rows()
     ]
     return "\n".join([head, sep, *body])

@@ -7,7 +7,6 @@ import dagster as dg
 
 from assets.core import warehouse
 from assets.core.rawzone import record_raw
-from assets.core.sources import open_source_store
 from assets.imagery.backends import list_imagery_objects, search_stac_api
 from assets.imagery.stage import stage_imagery
 from assets.reference.assets import load_facilities
@@ -47,7 +46,9 @@ def _from_stac_api(context, borderwatch, con, url, facilities, start, end):
     "listed by tile and month) or a STAC API; partitioned on the UTC acquisition date.",
     check_specs=[suite_check_spec("stg_imagery__scenes", SUITES / "stg_imagery__scenes.json")],
 )
-def stg_imagery__scenes(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def stg_imagery__scenes(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     start, end = load_window(context)
     location = imagery_location(borderwatch)
     with borderwatch.connect() as con:
@@ -55,8 +56,8 @@ def stg_imagery__scenes(context: dg.AssetExecutionContext, borderwatch: Borderwa
         if location.startswith(("http://", "https://")) and not borderwatch.replay:
             raw_files = _from_stac_api(context, borderwatch, con, location, facilities, start, end)
         else:
-            store = open_source_store(location)
-            objects = [] if borderwatch.replay else list_imagery_objects(store, facilities, start, end)
+            store = borderwatch.store(con, location, "imagery")
+            objects = list_imagery_objects(store, facilities, start, end)
             context.log.info(f"{len(objects)} STAC file(s) under {location} for {start}..{end}")
             raw_files = borderwatch.fetch(con, store, objects, "imagery", log=context.log.info)
         batch = stage_imagery(raw_files, facilities, start, end)
@@ -88,9 +89,13 @@ def stg_imagery__scenes(context: dg.AssetExecutionContext, borderwatch: Borderwa
     kinds={"duckdb", "sql"},
     description="curated.imagery_coverage_daily: facility x UTC day with at least one scene "
     "whose footprint covers the facility's area: scenes, clear scenes, best cloud cover.",
-    check_specs=[suite_check_spec("imagery_coverage_daily", SUITES / "imagery_coverage_daily.json")],
+    check_specs=[
+        suite_check_spec("imagery_coverage_daily", SUITES / "imagery_coverage_daily.json")
+    ],
 )
-def imagery_coverage_daily(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def imagery_coverage_daily(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     with borderwatch.connect() as con:
         warehouse.ensure_tables(
             con, "staging/stg_imagery__scenes.sql", "staging/stg_imagery__scene_facilities.sql"

@@ -1,6 +1,5 @@
 """Dagster assets for the indicator tables (thin: their logic is one SQL file each)."""
 
-
 import base64
 import hashlib
 from pathlib import Path
@@ -28,7 +27,9 @@ REPORTED_SUITES = Path(__file__).parents[1] / "reported" / "suites"
     kinds={"duckdb", "sql"},
     description="curated.activity_baselines: each observation against its trailing five-year "
     "history (prior count, max, median, MAD, ratio, robust z, clear-imagery days, anomaly flag).",
-    check_specs=[suite_check_spec("activity_baselines", REPORTED_SUITES / "activity_baselines.json")],
+    check_specs=[
+        suite_check_spec("activity_baselines", REPORTED_SUITES / "activity_baselines.json")
+    ],
 )
 def activity_baselines(
     context: dg.AssetExecutionContext, borderwatch: Borderwatch
@@ -42,7 +43,9 @@ def activity_baselines(
             params=borderwatch.baseline_params(),
             suite_path=REPORTED_SUITES / "activity_baselines.json",
         )
-        n = con.execute("select count(*) from curated.activity_baselines where is_anomaly").fetchone()[0]
+        n = con.execute(
+            "select count(*) from curated.activity_baselines where is_anomaly"
+        ).fetchone()[0]
     return dg.MaterializeResult(
         asset_key="activity_baselines",
         metadata={**result.metadata, "anomalies": int(n)},
@@ -101,7 +104,13 @@ crossing_indicators_weekly = _curated_asset(
 )
 evidence = _curated_asset(
     "evidence",
-    ["activity_baselines", "observations", "stg_imagery__scenes", "stg_news__articles", "facilities"],
+    [
+        "activity_baselines",
+        "observations",
+        "stg_imagery__scenes",
+        "stg_news__articles",
+        "facilities",
+    ],
     "curated.evidence: for each anomalous observation, the report, the scenes around it and the "
     "matched articles after it; one row per piece of evidence.",
 )
@@ -122,13 +131,19 @@ alerts = _curated_asset(
     description="ops.alert_notifications: each alert emitted once (logged, and POSTed to "
     "BORDERWATCH_ALERT_WEBHOOK when set); re-runs emit nothing already sent.",
 )
-def alert_notifications(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def alert_notifications(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     with borderwatch.connect() as con:
         warehouse.run_sql_file(con, "ops/alert_notifications.sql")
-        sent = {r[0] for r in con.execute("select alert_id from ops.alert_notifications").fetchall()}
+        sent = {
+            r[0] for r in con.execute("select alert_id from ops.alert_notifications").fetchall()
+        }
         fresh = new_alerts(con.execute("select * from curated.alerts").pl(), sent)
         for row in fresh.iter_rows(named=True):
-            context.log.warning(f"new alert {row['alert_id']} [{row['severity']}]: {row['summary']}")
+            context.log.warning(
+                f"new alert {row['alert_id']} [{row['severity']}]: {row['summary']}"
+            )
         posted: list[str] = []
         error = None
         if borderwatch.alert_webhook_url and fresh.height:
@@ -142,7 +157,11 @@ def alert_notifications(context: dg.AssetExecutionContext, borderwatch: Borderwa
         for alert_id in emitted:
             con.execute(
                 "insert into ops.alert_notifications values ($id, $run, $url)",
-                {"id": alert_id, "run": context.run_id, "url": borderwatch.alert_webhook_url or None},
+                {
+                    "id": alert_id,
+                    "run": context.run_id,
+                    "url": borderwatch.alert_webhook_url or None,
+                },
             )
     if error:
         raise dg.Failure(description=error, metadata={"posted": len(posted)})
@@ -159,18 +178,30 @@ def alert_notifications(context: dg.AssetExecutionContext, borderwatch: Borderwa
 @dg.asset(
     key="crossing_report",
     group_name="indicators",
-    deps=["alerts", "evidence", "crossing_indicators_weekly", "news_attention_daily", "imagery_coverage_daily"],
+    deps=[
+        "alerts",
+        "evidence",
+        "crossing_indicators_weekly",
+        "news_attention_daily",
+        "imagery_coverage_daily",
+    ],
     code_version="1",
     kinds={"html"},
     description="The analyst's report: $BORDERWATCH_HOME/report/index.html (offline, "
     "self-contained); the charts of facilities with alerts are attached here as PNG.",
 )
-def crossing_report(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def crossing_report(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     out = borderwatch.paths.report / "index.html"
     with borderwatch.connect(read_only=True) as con:
         result = build_report(con, out)
-        ids = [r[0] for r in con.execute(
-            "select distinct facility_id from curated.alerts order by facility_id").fetchall()]
+        ids = [
+            r[0]
+            for r in con.execute(
+                "select distinct facility_id from curated.alerts order by facility_id"
+            ).fetchall()
+        ]
         charts = {}
         for facility_id in ids:
             png = chart_png(con, facility_id)

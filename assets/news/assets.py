@@ -29,7 +29,9 @@ def _gdelt_over_http(context, borderwatch, con, start, end):
         record_raw(con, borderwatch.raw_zone(), url, f"news/gdelt/{url.rsplit('/', 1)[-1]}", data)
         for url, data in pages
     ]
-    context.log.info(f"fetched {len(files)} GDELT files from {borderwatch.gdelt_base_url}; {gaps.height} gap(s)")
+    context.log.info(
+        f"fetched {len(files)} GDELT files from {borderwatch.gdelt_base_url}; {gaps.height} gap(s)"
+    )
     return files, gaps
 
 
@@ -48,10 +50,12 @@ def _gdelt_over_http(context, borderwatch, con, start, end):
     "publication date.",
     check_specs=[suite_check_spec("stg_news__articles", SUITES / "stg_news__articles.json")],
 )
-def stg_news__articles(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def stg_news__articles(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     start, end = load_window(context)
-    store = borderwatch.store("news")
     with borderwatch.connect() as con:
+        store = borderwatch.store(con, borderwatch.source_location("news"), "news")
         facilities = load_facilities(con)
         objects = list_news_objects(store, start, end)
         http_gaps = None
@@ -65,16 +69,27 @@ def stg_news__articles(context: dg.AssetExecutionContext, borderwatch: Borderwat
         batches = stage_news(raw_files, facilities, start, end, borderwatch.news_match_distance_km)
         gaps = http_gaps if http_gaps is not None else batches.gaps
         if gaps.height:
-            context.log.warning(f"{gaps.height} GDELT slot(s) expected but not held: see staging.gdelt_slot_gaps")
+            context.log.warning(
+                f"{gaps.height} GDELT slot(s) expected but not held: see staging.gdelt_slot_gaps"
+            )
         sha_by_uri = {f.source_uri: f.sha256 for f in raw_files}
         for table, date_column, batch in (
             ("staging.stg_news__events", "event_on", batches.events),
             ("staging.stg_news__mentions", "mention_on", batches.mentions),
         ):
             name = table.split(".")[1]
-            warehouse.ensure_tables(con, warehouse.AUDIT_DDL, f"staging/{name}.sql", f"quarantine/{name}.sql")
+            warehouse.ensure_tables(
+                con, warehouse.AUDIT_DDL, f"staging/{name}.sql", f"quarantine/{name}.sql"
+            )
             warehouse.load_partition(
-                con, table, date_column, start, end, batch.results, sha_by_uri, run_id=context.run_id
+                con,
+                table,
+                date_column,
+                start,
+                end,
+                batch.results,
+                sha_by_uri,
+                run_id=context.run_id,
             )
         batches.articles.related["staging.gdelt_slot_gaps"] = gaps
         ids = sorted(facilities["facility_id"].to_list())
@@ -112,7 +127,9 @@ def stg_news__articles(context: dg.AssetExecutionContext, borderwatch: Borderwat
     "languages, mean tone, attention z-score against the trailing 90 days, top URLs.",
     check_specs=[suite_check_spec("news_attention_daily", SUITES / "news_attention_daily.json")],
 )
-def news_attention_daily(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def news_attention_daily(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     with borderwatch.connect() as con:
         warehouse.ensure_tables(
             con, "staging/stg_news__articles.sql", "staging/stg_news__article_facilities.sql"
@@ -128,4 +145,3 @@ def news_attention_daily(context: dg.AssetExecutionContext, borderwatch: Borderw
                 "known_facilities": sorted(load_facilities(con)["facility_id"].to_list()),
             },
         )
-

@@ -1,6 +1,5 @@
 """Dagster asset for the facilities gazetteer (thin: the logic is in facilities.py and its SQL)."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -39,9 +38,11 @@ def facilities(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> d
     # Lists do not fit GX's pandas checks; validate the scalar view with the first tile.
     from orchestration.checks import suite_check_result
 
-    scalar = frame.drop("aliases", "ambiguous_aliases").with_columns(
-        pl.col("mgrs_tiles").list.first().alias("mgrs_tile_first")
-    ).drop("mgrs_tiles")
+    scalar = (
+        frame.drop("aliases", "ambiguous_aliases")
+        .with_columns(pl.col("mgrs_tiles").list.first().alias("mgrs_tile_first"))
+        .drop("mgrs_tiles")
+    )
     check = suite_check_result("facilities", scalar, SUITES / "facilities.json")
     return dg.MaterializeResult(
         asset_key="facilities", metadata=result.metadata, check_results=[check]

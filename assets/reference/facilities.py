@@ -91,15 +91,21 @@ def parse_facilities(text: str, source: str) -> pl.DataFrame:
         where = f"{source}, line {line_no}"
         fid = (raw.get("facility_id") or "").strip()
         if not fid or not fid.replace("_", "").replace("-", "").isalnum() or fid != fid.lower():
-            raise FacilitiesError(f"{where}: facility_id {fid!r} must be lower-case letters, digits, - or _")
+            raise FacilitiesError(
+                f"{where}: facility_id {fid!r} must be lower-case letters, digits, - or _"
+            )
         if fid in seen:
-            raise FacilitiesError(f"{where}: facility_id {fid!r} already defined on line {seen[fid]}")
+            raise FacilitiesError(
+                f"{where}: facility_id {fid!r} already defined on line {seen[fid]}"
+            )
         seen[fid] = line_no
         try:
             lat, lon = float(raw["lat"]), float(raw["lon"])
             radius = float(raw["aoi_radius_m"])
         except (TypeError, ValueError) as exc:
-            raise FacilitiesError(f"{where}: lat, lon and aoi_radius_m must be numbers ({exc})") from exc
+            raise FacilitiesError(
+                f"{where}: lat, lon and aoi_radius_m must be numbers ({exc})"
+            ) from exc
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise FacilitiesError(f"{where}: coordinates {lat}, {lon} out of range")
         if not (0 < radius <= 50_000):
@@ -114,7 +120,8 @@ def parse_facilities(text: str, source: str) -> pl.DataFrame:
                 "name": raw["name"].strip(),
                 "kind": raw["kind"].strip(),
                 "country": raw["country"].strip().upper(),
-                "counterpart_country": (raw.get("counterpart_country") or "").strip().upper() or None,
+                "counterpart_country": (raw.get("counterpart_country") or "").strip().upper()
+                or None,
                 "lat": lat,
                 "lon": lon,
                 "aoi_radius_m": radius,

@@ -1,14 +1,20 @@
 """Dagster assets for reported counts (thin: parsing is in parse.py, logic in sql/)."""
 
-
 from datetime import date
 from pathlib import Path
 
 import dagster as dg
+import polars as pl
 
 from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
-from assets.core.warehouse import PROJECT_ROOT
-from assets.reported.parse import ROW_SCHEMA, drop_cross_file_duplicates, parse_reported_csv, read_metrics
+from assets.core.warehouse import PROJECT_ROOT, ensure_tables
+from assets.reference.assets import load_facilities
+from assets.reported.parse import (
+    ROW_SCHEMA,
+    drop_cross_file_duplicates,
+    parse_reported_csv,
+    read_metrics,
+)
 from orchestration.checks import suite_check_spec
 from orchestration.loading import build_curated, stage_window
 from orchestration.partitions import daily_partitions, load_window, single_run
@@ -35,40 +41,49 @@ def known_metrics() -> set[str]:
     description="staging.stg_reported__observations: analysts' counts and trade statistics from "
     "CSV drops under reported/, partitioned on observed_on. Bad rows go to "
     "quarantine.stg_reported__observations; staging.load_audit accounts for every row.",
-    check_specs=[suite_check_spec("stg_reported__observations", SUITES / "stg_reported__observations.json")],
+    check_specs=[
+        suite_check_spec("stg_reported__observations", SUITES / "stg_reported__observations.json")
+    ],
 )
 def stg_reported__observations(
     context: dg.AssetExecutionContext, borderwatch: Borderwatch
 ) -> dg.MaterializeResult:
     window = load_window(context)
     metrics = known_metrics()
-    store = borderwatch.store()
     with borderwatch.connect() as con:
-        from assets.reference.assets import load_facilities
-
         facility_ids = set(load_facilities(con)["facility_id"].to_list())
-        objects = [o for o in store.list("reported/") if o.key.lower().endswith(".csv")]
+        store = borderwatch.store(con, borderwatch.source_location("reported"), "reported")
+        objects = [o for o in store.list("") if o.key.lower().endswith(".csv")]
         raw_files = borderwatch.fetch(con, store, objects, "reported", log=context.log.info)
         results = []
         for raw in raw_files:
             try:
                 results.append(
                     parse_reported_csv(
-                        raw.read(), raw.source_uri, facility_ids, metrics, *window, borderwatch.today()
+                        raw.read(),
+                        raw.source_uri,
+                        facility_ids,
+                        metrics,
+                        *window,
+                        borderwatch.today(),
                     )
                 )
             except FileError as exc:
                 # The whole file is unusable: say so loudly, keep it visible in quarantine.
                 context.log.error(str(exc))
-                import polars as pl
-
                 results.append(
                     ParseResult(
                         raw.source_uri,
                         pl.DataFrame(schema=ROW_SCHEMA),
                         quarantine_frame(
-                            [{"source_uri": raw.source_uri, "line_number": 0,
-                              "raw_line": None, "reason": str(exc)}]
+                            [
+                                {
+                                    "source_uri": raw.source_uri,
+                                    "line_number": 0,
+                                    "raw_line": None,
+                                    "reason": str(exc),
+                                }
+                            ]
                         ),
                         rows_read=1,
                     )
@@ -103,10 +118,10 @@ def stg_reported__observations(
     description="curated.observations: every reported count, normalised, with its provenance.",
     check_specs=[suite_check_spec("observations", SUITES / "observations.json")],
 )
-def observations(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+def observations(
+    context: dg.AssetExecutionContext, borderwatch: Borderwatch
+) -> dg.MaterializeResult:
     with borderwatch.connect() as con:
-        from assets.core.warehouse import ensure_tables
-
         ensure_tables(con, "staging/stg_reported__observations.sql")
         return build_curated(
             context,

@@ -12,7 +12,15 @@ import polars as pl
 
 from assets.core.parsing import FileError, ParseResult, quarantine_frame
 
-REQUIRED_COLUMNS = ["facility_id", "observed_on", "metric", "value", "source", "source_url", "method"]
+REQUIRED_COLUMNS = [
+    "facility_id",
+    "observed_on",
+    "metric",
+    "value",
+    "source",
+    "source_url",
+    "method",
+]
 OPTIONAL_COLUMNS = ["published_on", "confidence", "imagery_provider", "notes", "synthetic"]
 METRIC_PATTERN = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 URL_PATTERN = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
@@ -51,7 +59,9 @@ def _decode(data: bytes, source_uri: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise FileError(f"{source_uri}, line {line}: not UTF-8 ({exc.reason}); save the file as UTF-8") from exc
+        raise FileError(
+            f"{source_uri}, line {line}: not UTF-8 ({exc.reason}); save the file as UTF-8"
+        ) from exc
 
 
 def parse_reported_csv(
@@ -126,7 +136,9 @@ def parse_reported_csv(
         except ValueError:
             reasons.append(f"value {row['value']!r} is not a number")
         if row["facility_id"] not in known_facilities:
-            reasons.append(f"unknown facility_id {row['facility_id']!r} (not in the facilities file)")
+            reasons.append(
+                f"unknown facility_id {row['facility_id']!r} (not in the facilities file)"
+            )
         if not METRIC_PATTERN.match(row["metric"]) or row["metric"] not in known_metrics:
             reasons.append(f"unknown metric {row['metric']!r} (see data/reference/metrics.csv)")
         for col in ("source", "method"):
@@ -139,10 +151,17 @@ def parse_reported_csv(
             reasons.append(f"synthetic {row['synthetic']!r} is not true/false")
         key = (row["facility_id"], observed, row["metric"], row["source"])
         if not reasons and key in seen:
-            reasons.append(f"duplicate of line {seen[key]} (same facility_id, observed_on, metric, source)")
+            reasons.append(
+                f"duplicate of line {seen[key]} (same facility_id, observed_on, metric, source)"
+            )
         if reasons:
             bad.append(
-                {"source_uri": source_uri, "line_number": line_no, "raw_line": raw_line, "reason": "; ".join(reasons)}
+                {
+                    "source_uri": source_uri,
+                    "line_number": line_no,
+                    "raw_line": raw_line,
+                    "reason": "; ".join(reasons),
+                }
             )
             continue
         seen[key] = line_no

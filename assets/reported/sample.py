@@ -41,15 +41,38 @@ def write(root: Path) -> Path:
     with out.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(
-            ["facility_id", "observed_on", "metric", "value", "source", "source_url", "method",
-             "published_on", "confidence", "imagery_provider", "notes", "synthetic"]
+            [
+                "facility_id",
+                "observed_on",
+                "metric",
+                "value",
+                "source",
+                "source_url",
+                "method",
+                "published_on",
+                "confidence",
+                "imagery_provider",
+                "notes",
+                "synthetic",
+            ]
         )
         for facility_id, seed, low, high in (("tumangang", 7304, 4, 17), ("khasan", 1129, 3, 16)):
             for day, value in series(facility_id, seed, low, high):
                 writer.writerow(
-                    [facility_id, day.isoformat(), "railcars", value, SYNTHETIC_SOURCE,
-                     SYNTHETIC_URL, "synthetic: generated for the bundled sample", "", "synthetic",
-                     "", "SYNTHETIC - not an observation; generated baseline for the demo", "true"]
+                    [
+                        facility_id,
+                        day.isoformat(),
+                        "railcars",
+                        value,
+                        SYNTHETIC_SOURCE,
+                        SYNTHETIC_URL,
+                        "synthetic: generated for the bundled sample",
+                        "",
+                        "synthetic",
+                        "",
+                        "SYNTHETIC - not an observation; generated baseline for the demo",
+                        "true",
+                    ]
                 )
     return out
 

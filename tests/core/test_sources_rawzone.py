@@ -81,7 +81,9 @@ def test_raw_zone_keeps_bytes_once_and_replays(tmp_path):
 
 
 def _result(uri, days, bad_lines=()):
-    rows = pl.DataFrame({"day": days, "v": list(range(len(days)))}, schema={"day": pl.Date, "v": pl.Int64})
+    rows = pl.DataFrame(
+        {"day": days, "v": list(range(len(days)))}, schema={"day": pl.Date, "v": pl.Int64}
+    )
     q = quarantine_frame(
         [{"source_uri": uri, "line_number": n, "raw_line": "x", "reason": "bad"} for n in bad_lines]
     )
@@ -100,12 +102,19 @@ def test_load_partition_is_idempotent_and_audited(tmp_path):
     days = [date(2021, 1, 1), date(2021, 1, 2)]
     for _ in range(2):
         load_partition(
-            con, "staging.t", "day", date(2021, 1, 1), date(2021, 1, 3),
-            [_result("f.csv", days, bad_lines=[7])], {"f.csv": "abc"},
+            con,
+            "staging.t",
+            "day",
+            date(2021, 1, 1),
+            date(2021, 1, 3),
+            [_result("f.csv", days, bad_lines=[7])],
+            {"f.csv": "abc"},
         )
     assert con.execute("select count(*) from staging.t").fetchone()[0] == 3
     assert con.execute("select count(*) from quarantine.t").fetchone()[0] == 1
-    audit = con.execute("select rows_read, rows_loaded, rows_quarantined from staging.load_audit").fetchall()
+    audit = con.execute(
+        "select rows_read, rows_loaded, rows_quarantined from staging.load_audit"
+    ).fetchall()
     assert audit == [(3, 2, 1)]
 
 
@@ -114,7 +123,9 @@ def test_bad_accounting_is_refused(tmp_path):
     result = _result("f.csv", [date(2021, 1, 1)])
     result.rows_read = 5
     with pytest.raises(AssertionError, match="rows_read=5"):
-        load_partition(con, "staging.t", "day", date(2021, 1, 1), date(2021, 1, 2), [result], {"f.csv": "a"})
+        load_partition(
+            con, "staging.t", "day", date(2021, 1, 1), date(2021, 1, 2), [result], {"f.csv": "a"}
+        )
 
 
 def test_locked_warehouse_names_the_holder(tmp_path):
@@ -124,8 +135,13 @@ def test_locked_warehouse_names_the_holder(tmp_path):
 
     path = tmp_path / "w.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
@@ -135,3 +151,22 @@ def test_locked_warehouse_names_the_holder(tmp_path):
         holder.kill()
         holder.wait()
     time.sleep(0.1)
+
+
+def test_manifest_store_lists_what_was_fetched_relative_to_its_namespace(tmp_path):
+    from assets.core.rawzone import ManifestStore
+
+    src = tmp_path / "src"
+    (src / "gdelt").mkdir(parents=True)
+    (src / "gdelt" / "20231006120000.gkg.csv").write_text("a")
+    (src / "feeds.rss").write_text("b")
+    store = LocalSourceStore(src)
+    zone = RawZone(tmp_path / "raw")
+    con = duckdb.connect()
+    fetch_to_raw(store, list(store.list()), zone, con, namespace="news")
+    replay = ManifestStore(con, zone, "news")
+    assert [o.key for o in replay.list()] == ["feeds.rss", "gdelt/20231006120000.gkg.csv"]
+    assert [o.key for o in replay.list("gdelt/")] == ["gdelt/20231006120000.gkg.csv"]
+    assert replay.read("feeds.rss") == b"b"
+    assert next(replay.list("feeds")).uri == str(src / "feeds.rss")
+    assert list(ManifestStore(con, zone, "imagery").list()) == []

@@ -93,9 +93,11 @@ def test_ties_on_the_same_day_are_not_each_others_priors():
 def test_window_edge_exactly_five_years_back_is_inside():
     obs_day = date(2023, 10, 5)
     edge = date(2018, 10, 5)
-    rows = [("t", edge, 50), ("t", edge - timedelta(days=1), 99)] + [
-        ("t", date(2020, 1, 1) + timedelta(days=i), 10) for i in range(4)
-    ] + [("t", obs_day, 60)]
+    rows = (
+        [("t", edge, 50), ("t", edge - timedelta(days=1), 99)]
+        + [("t", date(2020, 1, 1) + timedelta(days=i), 10) for i in range(4)]
+        + [("t", obs_day, 60)]
+    )
     last = build(rows)[("t", obs_day, "s")]
     assert last["prior_n"] == 5  # the edge day and four others; the day before the edge is out
     assert last["prior_max"] == 50

@@ -86,13 +86,16 @@ def test_future_and_ancient_dates_are_quarantined():
 
 
 def test_missing_required_column_fails_the_file_naming_it():
-    with pytest.raises(FileError, match=r"drop\.csv, line 1: missing required column\(s\) source_url"):
+    with pytest.raises(
+        FileError, match=r"drop\.csv, line 1: missing required column\(s\) source_url"
+    ):
         parse("facility_id,observed_on,metric,value,source,method\n")
 
 
 def test_quoted_multiline_field_keeps_true_line_numbers():
     result = parse(
-        HEADER.rstrip("\n") + ",notes\n"
+        HEADER.rstrip("\n")
+        + ",notes\n"
         + 'tumangang,2023-10-05,railcars,73,CSIS,https://example.org/a,hand count,,,"two\nlines"\n'
         + "tumangang,2023-10-06,railcars,-1,CSIS,https://example.org/a,hand count,,,\n"
     )
@@ -111,7 +114,9 @@ def test_extra_fields_and_blank_lines():
 
 
 def test_not_utf8_names_file_and_line():
-    data = (HEADER + "tumangang,2023-10-05,railcars,73,CS\xc9IS,https://e.org/a,m,,\n").encode("latin-1")
+    data = (HEADER + "tumangang,2023-10-05,railcars,73,CS\xc9IS,https://e.org/a,m,,\n").encode(
+        "latin-1"
+    )
     with pytest.raises(FileError, match=r"drop\.csv, line 2: not UTF-8"):
         parse_reported_csv(data, "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY)
 
