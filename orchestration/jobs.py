@@ -34,31 +34,36 @@ def range_run_request(start: str, end: str, key: str) -> dg.RunRequest:
     )
 
 
-@dg.schedule(
-    name="nightly_trailing_window",
-    cron_schedule="0 3 * * *",
-    job=all_assets_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Nightly: re-materialise the last BORDERWATCH_NIGHTLY_DAYS (default 30) days in "
-    "one run, because reports arrive days to weeks after the imagery date.",
-)
-def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    when = context.scheduled_execution_time.date()
-    start, end = trailing_range(when, int(settings.setting("nightly_days")))
-    return range_run_request(start, end, f"nightly-{when.isoformat()}")
+def trailing_window_schedule(name: str, cron: str, setting: str, description: str):
+    """A schedule that re-materialises the trailing `setting` days in one run."""
+
+    @dg.schedule(
+        name=name,
+        cron_schedule=cron,
+        job=all_assets_job,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description=description,
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        when = context.scheduled_execution_time.date()
+        start, end = trailing_range(when, int(settings.setting(setting)))
+        return range_run_request(start, end, f"{name}-{when.isoformat()}")
+
+    return _schedule
 
 
-@dg.schedule(
-    name="weekly_trailing_year",
-    cron_schedule="0 4 * * 1",
-    job=all_assets_job,
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Weekly (Monday): re-materialise the last BORDERWATCH_WEEKLY_DAYS (default 365) "
-    "days in one run.",
+nightly_schedule = trailing_window_schedule(
+    "nightly_trailing_window",
+    "0 3 * * *",
+    "nightly_days",
+    "Nightly: re-materialise the last BORDERWATCH_NIGHTLY_DAYS (default 30) days in one run, "
+    "because reports arrive days to weeks after the imagery date.",
 )
-def weekly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    when = context.scheduled_execution_time.date()
-    start, end = trailing_range(when, int(settings.setting("weekly_days")))
-    return range_run_request(start, end, f"weekly-{when.isoformat()}")
+weekly_schedule = trailing_window_schedule(
+    "weekly_trailing_year",
+    "0 4 * * 1",
+    "weekly_days",
+    "Weekly (Monday): re-materialise the last BORDERWATCH_WEEKLY_DAYS (default 365) days in "
+    "one run.",
+)

@@ -84,9 +84,17 @@ class Borderwatch(dg.ConfigurableResource):
     def today(self) -> date:
         return datetime.now(UTC).date()
 
-    def baseline_params(self) -> dict:
+    def sql_params(self) -> dict:
+        """Every value a curated SQL file may bind; each file takes the ones it names."""
+        from assets.indicators import DEFAULT_PARAMS
+
         return {
+            **DEFAULT_PARAMS,
             "min_prior_n": self.min_prior_n,
             "ratio_threshold": self.ratio_threshold,
             "robust_z_threshold": self.robust_z_threshold,
+            "clear_cloud_max": self.clear_cloud_max,
+            "attention_z_elevated": self.attention_z_elevated,
+            "scene_window_days": self.scene_window_days,
+            "article_window_days": self.article_window_days,
         }

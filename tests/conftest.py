@@ -31,3 +31,27 @@ def bw_env(tmp_path, monkeypatch):
             monkeypatch.delenv(name)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     return home
+
+
+@pytest.fixture
+def lock_holder():
+    """Start another process that opens a DuckDB file for writing and keeps it; yields its PID."""
+    import subprocess
+    import sys
+    from contextlib import contextmanager
+
+    @contextmanager
+    def hold(path: Path):
+        code = (
+            f"import duckdb, time; c = duckdb.connect({str(path)!r}); "
+            "print('ready', flush=True); time.sleep(120)"
+        )
+        holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+        try:
+            assert holder.stdout.readline().strip() == "ready"
+            yield holder.pid
+        finally:
+            holder.kill()
+            holder.wait()
+
+    return hold

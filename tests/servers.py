@@ -117,10 +117,32 @@ def start_seaweedfs(
     endpoint = f"http://127.0.0.1:{ports['s3.port']}"
     try:
         _wait_http(endpoint, proc, 60, log_path)
+        _wait_signed(endpoint, 60)
     except Exception:
         stop()
         raise
     return endpoint, ACCESS_KEY, SECRET_KEY, stop
+
+
+def _wait_signed(endpoint: str, timeout: float) -> None:
+    """The S3 port answers before the identities are loaded: wait until a signed call works."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.list_buckets()
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def start_rustac(items_file: str | Path, log_dir: str | Path) -> tuple[str, Callable[[], None]]:

@@ -1,8 +1,5 @@
 """The CLI speaks in sentences: bad arguments, a missing warehouse, a locked one."""
 
-import subprocess
-import sys
-
 import pytest
 
 from orchestration import cli
@@ -41,26 +38,11 @@ def test_query_without_a_warehouse_says_what_to_do(bw_env, capsys):
     assert "run `borderwatch demo` or `borderwatch materialize` first" in capsys.readouterr().err
 
 
-def test_locked_warehouse_names_the_process(bw_env, capsys):
+def test_locked_warehouse_names_the_process(bw_env, capsys, lock_holder):
     bw_env.mkdir(parents=True)
-    path = bw_env / "borderwatch.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with lock_holder(bw_env / "borderwatch.duckdb") as pid:
         assert cli.main(["query", "select 1"]) == 1
-        err = capsys.readouterr().err
-        assert f"locked by process {holder.pid}" in err
-    finally:
-        holder.kill()
-        holder.wait()
+    assert f"locked by process {pid}" in capsys.readouterr().err
 
 
 def test_config_lists_every_setting(bw_env, capsys):

@@ -392,3 +392,26 @@ def test_report_is_written_and_offline(demo_home):
     page = (demo_home / "report" / "index.html").read_text(encoding="utf-8")
     assert "Tumangang rail facility" in page
     assert '<script src="http' not in page and "cdn.jsdelivr" not in page
+
+
+@pytest.mark.browser
+def test_demo_report_shows_the_spike_in_headless_chromium(demo_home, tmp_path):
+    import subprocess
+
+    from tests.indicators.test_indicators_report import CHROMIUM_FLAGS, _chromium, _symbols
+
+    chromium = _chromium()
+    url = (demo_home / "report" / "index.html").resolve().as_uri()
+    dump = subprocess.run(
+        [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert dump.returncode == 0, dump.stderr[-2000:]
+    assert "Uncaught" not in dump.stderr
+    dom = dump.stdout
+    # Khasan and Tumangang have railcar histories; Tumangang (the second) has one anomaly mark
+    # in its history chart and one in the zoom around 2023-10-05.
+    assert _symbols(dom, "counts_1_layer_4_marks") == 1
+    assert _symbols(dom, "counts_1_0_layer_4_marks") == 1
+    assert _symbols(dom, "counts_0_layer_4_marks") == 0
+    assert "73 railcars on 2023-10-05, 3.7× the five-year maximum of 20" in dom

@@ -5,13 +5,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.core import warehouse
 from assets.core.rawzone import record_raw
 from assets.imagery.backends import list_imagery_objects, search_stac_api
 from assets.imagery.stage import stage_imagery
 from assets.reference.assets import load_facilities
 from orchestration.checks import suite_check_spec
-from orchestration.loading import build_curated, stage_window
+from orchestration.curated import curated_sql_asset
+from orchestration.loading import stage_window
 from orchestration.partitions import daily_partitions, load_window, single_run
 from orchestration.resources import Borderwatch
 
@@ -80,35 +80,12 @@ def stg_imagery__scenes(
         )
 
 
-@dg.asset(
+imagery_coverage_daily = curated_sql_asset(
     key="imagery_coverage_daily",
-    group_name="curated",
+    group="curated",
     deps=["stg_imagery__scenes", "facilities"],
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "sql"},
     description="curated.imagery_coverage_daily: facility x UTC day with at least one scene "
     "whose footprint covers the facility's area: scenes, clear scenes, best cloud cover.",
-    check_specs=[
-        suite_check_spec("imagery_coverage_daily", SUITES / "imagery_coverage_daily.json")
-    ],
+    suite_dir=SUITES,
+    staging_ddls=("staging/stg_imagery__scenes.sql", "staging/stg_imagery__scene_facilities.sql"),
 )
-def imagery_coverage_daily(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
-    with borderwatch.connect() as con:
-        warehouse.ensure_tables(
-            con, "staging/stg_imagery__scenes.sql", "staging/stg_imagery__scene_facilities.sql"
-        )
-        return build_curated(
-            context,
-            con,
-            asset_key="imagery_coverage_daily",
-            sql_file="curated/imagery_coverage_daily.sql",
-            params={"clear_cloud_max": borderwatch.clear_cloud_max},
-            suite_path=SUITES / "imagery_coverage_daily.json",
-            suite_parameters={
-                "today": borderwatch.today().isoformat(),
-                "known_facilities": sorted(load_facilities(con)["facility_id"].to_list()),
-            },
-        )

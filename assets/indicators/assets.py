@@ -7,92 +7,30 @@ from pathlib import Path
 import dagster as dg
 
 from assets.core import warehouse
-from assets.indicators import DEFAULT_PARAMS
 from assets.indicators.alerts import WebhookError, new_alerts, post_alerts
 from assets.indicators.report import build_report, chart_png
-from orchestration.checks import suite_check_spec
-from orchestration.loading import build_curated
+from orchestration.curated import curated_sql_asset
 from orchestration.resources import Borderwatch
 
 SUITES = Path(__file__).with_name("suites")
 REPORTED_SUITES = Path(__file__).parents[1] / "reported" / "suites"
 
 
-@dg.asset(
+activity_baselines = curated_sql_asset(
     key="activity_baselines",
-    group_name="indicators",
+    group="indicators",
     deps=["observations", "imagery_coverage_daily"],
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "sql"},
     description="curated.activity_baselines: each observation against its trailing five-year "
     "history (prior count, max, median, MAD, ratio, robust z, clear-imagery days, anomaly flag).",
-    check_specs=[
-        suite_check_spec("activity_baselines", REPORTED_SUITES / "activity_baselines.json")
-    ],
+    suite_dir=REPORTED_SUITES,
+    counts={"anomalies": "select count(*) from curated.activity_baselines where is_anomaly"},
 )
-def activity_baselines(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
-    with borderwatch.connect() as con:
-        result = build_curated(
-            context,
-            con,
-            asset_key="activity_baselines",
-            sql_file="curated/activity_baselines.sql",
-            params=borderwatch.baseline_params(),
-            suite_path=REPORTED_SUITES / "activity_baselines.json",
-        )
-        n = con.execute(
-            "select count(*) from curated.activity_baselines where is_anomaly"
-        ).fetchone()[0]
-    return dg.MaterializeResult(
-        asset_key="activity_baselines",
-        metadata={**result.metadata, "anomalies": int(n)},
-        check_results=result.check_results,
+
+
+def _curated_asset(key: str, deps: list[str], description: str) -> dg.AssetsDefinition:
+    return curated_sql_asset(
+        key=key, group="indicators", deps=deps, description=description, suite_dir=SUITES
     )
-
-
-def indicator_params(borderwatch: Borderwatch) -> dict:
-    """The bound parameters of the indicator SQL files, from the resource's settings."""
-    params = dict(DEFAULT_PARAMS)
-    params.update(
-        min_prior_n=borderwatch.min_prior_n,
-        attention_z_elevated=borderwatch.attention_z_elevated,
-        scene_window_days=borderwatch.scene_window_days,
-        article_window_days=borderwatch.article_window_days,
-        clear_cloud_max=borderwatch.clear_cloud_max,
-    )
-    return params
-
-
-def _curated_asset(key: str, deps: list[str], description: str):
-    """An unpartitioned asset that rebuilds sql/curated/<key>.sql (and checks it if it has a suite)."""
-    suite = SUITES / f"{key}.json"
-    specs = [suite_check_spec(key, suite)] if suite.exists() else []
-
-    @dg.asset(
-        key=key,
-        group_name="indicators",
-        deps=deps,
-        code_version="1",
-        pool="duckdb",
-        kinds={"duckdb", "sql"},
-        description=description,
-        check_specs=specs,
-    )
-    def _build(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
-        with borderwatch.connect() as con:
-            return build_curated(
-                context,
-                con,
-                asset_key=key,
-                sql_file=f"curated/{key}.sql",
-                params=indicator_params(borderwatch),
-                suite_path=suite if specs else None,
-            )
-
-    return _build
 
 
 crossing_indicators_weekly = _curated_asset(

@@ -15,7 +15,8 @@ from assets.news.http import fetch_window
 from assets.news.stage import list_news_objects, stage_news
 from assets.reference.assets import load_facilities
 from orchestration.checks import suite_check_spec
-from orchestration.loading import build_curated, stage_window
+from orchestration.curated import curated_sql_asset
+from orchestration.loading import stage_window
 from orchestration.partitions import daily_partitions, load_window, single_run
 from orchestration.resources import Borderwatch
 
@@ -116,32 +117,12 @@ def stg_news__articles(
         )
 
 
-@dg.asset(
+news_attention_daily = curated_sql_asset(
     key="news_attention_daily",
-    group_name="curated",
+    group="curated",
     deps=["stg_news__articles", "facilities"],
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "sql"},
     description="curated.news_attention_daily: facility x day: matched articles, sources, "
     "languages, mean tone, attention z-score against the trailing 90 days, top URLs.",
-    check_specs=[suite_check_spec("news_attention_daily", SUITES / "news_attention_daily.json")],
+    suite_dir=SUITES,
+    staging_ddls=("staging/stg_news__articles.sql", "staging/stg_news__article_facilities.sql"),
 )
-def news_attention_daily(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
-    with borderwatch.connect() as con:
-        warehouse.ensure_tables(
-            con, "staging/stg_news__articles.sql", "staging/stg_news__article_facilities.sql"
-        )
-        return build_curated(
-            context,
-            con,
-            asset_key="news_attention_daily",
-            sql_file="curated/news_attention_daily.sql",
-            suite_path=SUITES / "news_attention_daily.json",
-            suite_parameters={
-                "today": borderwatch.today().isoformat(),
-                "known_facilities": sorted(load_facilities(con)["facility_id"].to_list()),
-            },
-        )

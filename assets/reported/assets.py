@@ -4,19 +4,14 @@ from datetime import date
 from pathlib import Path
 
 import dagster as dg
-import polars as pl
 
-from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
-from assets.core.warehouse import PROJECT_ROOT, ensure_tables
+from assets.core.parsing import StagedBatch
+from assets.core.warehouse import PROJECT_ROOT
 from assets.reference.assets import load_facilities
-from assets.reported.parse import (
-    ROW_SCHEMA,
-    drop_cross_file_duplicates,
-    parse_reported_csv,
-    read_metrics,
-)
+from assets.reported.parse import drop_cross_file_duplicates, parse_reported_file, read_metrics
 from orchestration.checks import suite_check_spec
-from orchestration.loading import build_curated, stage_window
+from orchestration.curated import curated_sql_asset
+from orchestration.loading import stage_window
 from orchestration.partitions import daily_partitions, load_window, single_run
 from orchestration.resources import Borderwatch
 
@@ -55,39 +50,11 @@ def stg_reported__observations(
         store = borderwatch.store(con, borderwatch.source_location("reported"), "reported")
         objects = [o for o in store.list("") if o.key.lower().endswith(".csv")]
         raw_files = borderwatch.fetch(con, store, objects, "reported", log=context.log.info)
-        results = []
-        for raw in raw_files:
-            try:
-                results.append(
-                    parse_reported_csv(
-                        raw.read(),
-                        raw.source_uri,
-                        facility_ids,
-                        metrics,
-                        *window,
-                        borderwatch.today(),
-                    )
-                )
-            except FileError as exc:
-                # The whole file is unusable: say so loudly, keep it visible in quarantine.
-                context.log.error(str(exc))
-                results.append(
-                    ParseResult(
-                        raw.source_uri,
-                        pl.DataFrame(schema=ROW_SCHEMA),
-                        quarantine_frame(
-                            [
-                                {
-                                    "source_uri": raw.source_uri,
-                                    "line_number": 0,
-                                    "raw_line": None,
-                                    "reason": str(exc),
-                                }
-                            ]
-                        ),
-                        rows_read=1,
-                    )
-                )
+        today = borderwatch.today()
+        results = [
+            parse_reported_file(raw.read(), raw.source_uri, facility_ids, metrics, *window, today)
+            for raw in raw_files
+        ]
         results = drop_cross_file_duplicates(results)
         return stage_window(
             context,
@@ -108,25 +75,11 @@ def stg_reported__observations(
         )
 
 
-@dg.asset(
+observations = curated_sql_asset(
     key="observations",
-    group_name="curated",
+    group="curated",
     deps=["stg_reported__observations", "facilities"],
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "sql"},
     description="curated.observations: every reported count, normalised, with its provenance.",
-    check_specs=[suite_check_spec("observations", SUITES / "observations.json")],
+    suite_dir=SUITES,
+    staging_ddls=("staging/stg_reported__observations.sql",),
 )
-def observations(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
-    with borderwatch.connect() as con:
-        ensure_tables(con, "staging/stg_reported__observations.sql")
-        return build_curated(
-            context,
-            con,
-            asset_key="observations",
-            sql_file="curated/observations.sql",
-            suite_path=SUITES / "observations.json",
-        )

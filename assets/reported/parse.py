@@ -193,6 +193,18 @@ def parse_reported_csv(
     )
 
 
+def parse_reported_file(data: bytes, source_uri: str, *args, **kwargs) -> ParseResult:
+    """parse_reported_csv, with a file that cannot be used at all kept as one quarantined row
+    (line 0, the reason naming the file) so the load goes on and the audit still adds up."""
+    try:
+        return parse_reported_csv(data, source_uri, *args, **kwargs)
+    except FileError as exc:
+        bad = {"source_uri": source_uri, "line_number": 0, "raw_line": None, "reason": str(exc)}
+        return ParseResult(
+            source_uri, pl.DataFrame(schema=ROW_SCHEMA), quarantine_frame([bad]), rows_read=1
+        )
+
+
 def drop_cross_file_duplicates(results: list[ParseResult]) -> list[ParseResult]:
     """The same (facility, day, metric, source) in two files: the later file's row is quarantined."""
     seen: dict[tuple, str] = {}

@@ -128,29 +128,10 @@ def test_bad_accounting_is_refused(tmp_path):
         )
 
 
-def test_locked_warehouse_names_the_holder(tmp_path):
-    import subprocess
-    import sys
-    import time
-
-    path = tmp_path / "w.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); time.sleep(60)",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
-        with pytest.raises(WarehouseLockedError, match=rf"locked by process {holder.pid}"):
-            connect(path)
-    finally:
-        holder.kill()
-        holder.wait()
-    time.sleep(0.1)
+def test_locked_warehouse_names_the_holder(tmp_path, lock_holder):
+    with lock_holder(tmp_path / "w.duckdb") as pid:
+        with pytest.raises(WarehouseLockedError, match=rf"locked by process {pid}"):
+            connect(tmp_path / "w.duckdb")
 
 
 def test_manifest_store_lists_what_was_fetched_relative_to_its_namespace(tmp_path):

@@ -128,3 +128,13 @@ def test_same_row_in_two_files_is_quarantined_in_the_later_file():
     assert first.rows_loaded == 1 and second.rows_loaded == 0
     assert "duplicate of a row in a.csv, line 2" in second.quarantine["reason"][0]
     second.check_accounting()
+
+
+def test_unusable_file_becomes_one_quarantined_row():
+    from assets.reported.parse import parse_reported_file
+
+    result = parse_reported_file(b"facility_id,value\nx,1\n", "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY)
+    result.check_accounting()
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (1, 0, 1)
+    row = result.quarantine.row(0, named=True)
+    assert row["line_number"] == 0 and "drop.csv, line 1: missing required column(s)" in row["reason"]
