@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -79,7 +79,9 @@ def stage_window(
                 f"quarantine.{name}; first at line {first['line_number']}: {first['reason']}"
             )
     if not raw_files:
-        context.log.warning(f"no source files for {table} in {start}..{end}: loaded zero rows")
+        context.log.warning(
+            f"no source files for {table} in {start}..{end - timedelta(days=1)}: loaded zero rows"
+        )
     where = f"where {date_column} >= $start and {date_column} < $end"
     loaded = table_frame(con, table, where + " order by all", {"start": start, "end": end})
     check = suite_check_result(asset_key, loaded, suite_path, suite_parameters)
@@ -105,7 +107,7 @@ def stage_window(
         )
     metadata.update(extra_metadata or {})
     context.log.info(
-        f"{table} {start}..{end}: {summary.files} file(s), read {summary.rows_read}, "
+        f"{table} {start}..{end - timedelta(days=1)}: {summary.files} file(s), read {summary.rows_read}, "
         f"loaded {summary.rows_loaded}, filtered {summary.rows_filtered}, "
         f"quarantined {summary.rows_quarantined}"
     )

@@ -259,24 +259,18 @@ def test_bad_reported_file_quarantines_and_loads_good_rows(bw_env, tmp_path, mon
             assert loaded_n == 1 and filtered == 11
 
 
-def test_empty_source_is_valid(bw_env, tmp_path, monkeypatch):
+def test_empty_source_is_valid_and_every_asset_still_runs(bw_env, tmp_path, monkeypatch):
     monkeypatch.setenv("BORDERWATCH_SOURCE", str(tmp_path / "empty"))
-    assert (
-        cli.main(
-            [
-                "materialize",
-                "--start",
-                "2023-10-01",
-                "--end",
-                "2023-10-02",
-                "--select",
-                "facilities,stg_reported__observations,observations",
-            ]
-        )
-        == 0
+    assert cli.main(["materialize", "--start", "2023-10-01", "--end", "2023-10-02"]) == 0
+    counts = rows(
+        bw_env,
+        "select (select count(*) from curated.observations), "
+        "(select count(*) from curated.imagery_coverage_daily), "
+        "(select count(*) from curated.news_attention_daily), "
+        "(select count(*) from curated.alerts), (select count(*) from staging.load_audit)",
     )
-    assert rows(bw_env, "select count(*) from curated.observations") == [(0,)]
-
+    assert counts == [(0, 0, 0, 0, 0)]
+    assert (bw_env / "report" / "index.html").exists()
 
 def test_rerunning_emits_no_duplicate_alerts(demo_home, monkeypatch):
     before = rows(demo_home, "select alert_id, run_id from ops.alert_notifications order by all")

@@ -42,7 +42,11 @@ def test_sample_in_an_s3_bucket_gives_the_same_tables(bw_env, seaweedfs, monkeyp
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
-    s3 = boto3.client("s3", endpoint_url=endpoint)
+    # Explicit credentials: boto3's default session may hold another test's, resolved earlier.
+    s3 = boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=key, aws_secret_access_key=secret,
+        region_name="us-east-1",
+    )
     s3.create_bucket(Bucket="osint")
     sample = REPO / "data" / "sample"
     files = [p for p in sample.rglob("*") if p.is_file()]

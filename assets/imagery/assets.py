@@ -1,6 +1,7 @@
 """Dagster assets for imagery indexes (thin: STAC parsing, backends and coverage maths live beside)."""
 
 import hashlib
+from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -58,7 +59,9 @@ def stg_imagery__scenes(
         else:
             store = borderwatch.store(con, location, "imagery")
             objects = list_imagery_objects(store, facilities, start, end)
-            context.log.info(f"{len(objects)} STAC file(s) under {location} for {start}..{end}")
+            context.log.info(
+                f"{len(objects)} STAC file(s) under {location} for {start}..{end - timedelta(days=1)}"
+            )
             raw_files = borderwatch.fetch(con, store, objects, "imagery", log=context.log.info)
         batch = stage_imagery(raw_files, facilities, start, end)
         return stage_window(

@@ -10,9 +10,12 @@ normalised to ISO 639-1.
 from __future__ import annotations
 
 import calendar
+import csv
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
 
 import polars as pl
 
@@ -114,15 +117,84 @@ class FeedFrame:
     warnings: list[str]
 
 
+FEED_ENCODINGS_CSV = Path(__file__).with_name("feed_encodings.csv")
+_XML_DECL = re.compile(rb"^\s*<\?xml[^>]*\?>", re.S)
+_DECLARED = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=", re.S)
+_LANGUAGE = re.compile(rb"<(?:language|dc:language)>\s*([A-Za-z]{2,3})", re.I)
+
+
+DETECTABLE = {
+    "gb18030",
+    "gb2312",
+    "gbk",
+    "big5",
+    "cp949",
+    "euc_kr",
+    "shift_jis",
+    "cp932",
+    "euc_jp",
+    "cp1251",
+    "koi8_r",
+    "koi8_u",
+}
+
+
+@cache
+def _encodings_by_language() -> dict[str, list[str]]:
+    with FEED_ENCODINGS_CSV.open(encoding="utf-8") as fh:
+        return {row["language"]: row["encodings"].split("|") for row in csv.DictReader(fh)}
+
+
+def undeclared_to_utf8(data: bytes) -> tuple[bytes, str | None]:
+    """A feed that is not UTF-8 and does not say what it is: guess, transcode, declare UTF-8.
+
+    The feed's own <language> picks the candidates first (zh: GB18030, then Big5; ru: CP1251,
+    ...; assets/news/feed_encodings.csv); the first that decodes the whole file strictly wins;
+    without a hint, charset-normalizer's guess when it names a CJK or Cyrillic encoding, else
+    Windows-1252. Returns the bytes to parse and the encoding used (None:
+    the bytes were fine as they were)."""
+    if data.startswith((b"\xef\xbb\xbf", b"\xff\xfe", b"\xfe\xff")) or _DECLARED.match(data):
+        return data, None
+    try:
+        data.decode("utf-8")
+        return data, None
+    except UnicodeDecodeError:
+        pass
+    hint = _LANGUAGE.search(data)
+    language = hint.group(1).decode("ascii").lower()[:2] if hint else None
+    text, used = None, None
+    for encoding in _encodings_by_language().get(language, []):
+        try:
+            text, used = data.decode(encoding), encoding
+            break
+        except UnicodeDecodeError:
+            continue
+    if text is None:
+        # No usable hint: trust a detector only for the scripts it tells apart well (CJK and
+        # Cyrillic byte patterns); otherwise Windows-1252, the web's default for legacy text.
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data).best()
+        if best is not None and best.encoding in DETECTABLE:
+            text, used = str(best), best.encoding
+        else:
+            text, used = data.decode("cp1252", errors="replace"), "cp1252"
+    body = _XML_DECL.sub(b"", text.encode("utf-8"), count=1)
+    return b'<?xml version="1.0" encoding="utf-8"?>' + body, used
+
+
 def read_feed(data: bytes, source_uri: str) -> FeedFrame:
     """Items of one RSS/Atom file. Items without a usable date go to quarantine."""
     import feedparser
 
+    data, guessed = undeclared_to_utf8(data)
     parsed = feedparser.parse(data)
     if parsed.bozo and not parsed.entries:
         raise FileError(f"{source_uri}: not a readable feed ({parsed.get('bozo_exception')})")
     feed = parsed.feed
     warnings = []
+    if guessed:
+        warnings.append(f"{source_uri}: no encoding declared and not UTF-8; read as {guessed}")
     if parsed.bozo:
         warnings.append(f"{source_uri}: feed parsed with problems: {parsed.get('bozo_exception')}")
     feed_language = normalise_language(

@@ -40,7 +40,10 @@ def moto_s3(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}")
+    client = boto3.client(
+        "s3", endpoint_url=f"http://{host}:{port}", aws_access_key_id="test",
+        aws_secret_access_key="test", region_name="us-east-1",
+    )
     client.create_bucket(Bucket="drops")
     yield client
     server.stop()
