@@ -141,3 +141,23 @@ def build_curated(
         checks.append(suite_check_result(asset_key, df, suite_path, suite_parameters or {}))
     context.log.info(f"{table}: {df.height} rows")
     return dg.MaterializeResult(asset_key=asset_key, metadata=metadata, check_results=checks)
+
+
+def staging_asset(*, key: str, group: str, description: str, suite_path: Path, kinds=("polars",)):
+    """The decorator every source's staging asset shares: daily partitions from 2015, one run
+    per range, the duckdb pool, and its suite as a blocking check."""
+    from orchestration.checks import suite_check_spec
+    from orchestration.partitions import daily_partitions, single_run
+
+    return dg.asset(
+        key=key,
+        group_name=group,
+        deps=["facilities"],
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        code_version="1",
+        pool="duckdb",
+        kinds={"duckdb", *kinds},
+        description=description,
+        check_specs=[suite_check_spec(key, suite_path)],
+    )

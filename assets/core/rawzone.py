@@ -134,9 +134,7 @@ class ManifestStore:
         self.uri = f"raw zone {zone.root} ({namespace}/)"
         self.zone = zone
         prefix = namespace.rstrip("/") + "/"
-        self._files = {
-            f.key[len(prefix) :]: f for f in raw_files_from_manifest(con, zone, prefix)
-        }
+        self._files = {f.key[len(prefix) :]: f for f in raw_files_from_manifest(con, zone, prefix)}
 
     def list(self, prefix: str = ""):
         from assets.core.sources import SourceObject

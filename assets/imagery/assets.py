@@ -10,10 +10,9 @@ from assets.core.rawzone import record_raw
 from assets.imagery.backends import list_imagery_objects, search_stac_api
 from assets.imagery.stage import stage_imagery
 from assets.reference.assets import load_facilities
-from orchestration.checks import suite_check_spec
 from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window
-from orchestration.partitions import daily_partitions, load_window, single_run
+from orchestration.loading import stage_window, staging_asset
+from orchestration.partitions import load_window
 from orchestration.resources import Borderwatch
 
 SUITES = Path(__file__).with_name("suites")
@@ -33,19 +32,14 @@ def _from_stac_api(context, borderwatch, con, url, facilities, start, end):
     return files
 
 
-@dg.asset(
+@staging_asset(
     key="stg_imagery__scenes",
-    group_name="imagery",
-    deps=["facilities"],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "polars", "stac"},
+    group="imagery",
     description="staging.stg_imagery__scenes (+ stg_imagery__scene_facilities): STAC scenes whose "
     "footprint covers a facility's area, from a folder, an S3 bucket (Sentinel-2 COG layout "
     "listed by tile and month) or a STAC API; partitioned on the UTC acquisition date.",
-    check_specs=[suite_check_spec("stg_imagery__scenes", SUITES / "stg_imagery__scenes.json")],
+    suite_path=SUITES / "stg_imagery__scenes.json",
+    kinds=("polars", "stac"),
 )
 def stg_imagery__scenes(
     context: dg.AssetExecutionContext, borderwatch: Borderwatch

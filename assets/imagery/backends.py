@@ -61,8 +61,13 @@ def _child_prefixes(store: SourceStore, prefix: str) -> list[str]:
         if folder.is_dir():
             return sorted(f"{prefix}{p.name}/" for p in folder.iterdir() if p.is_dir())
         return []
-    return sorted({prefix + o.key[len(prefix):].split("/")[0] + "/"
-                   for o in store.list(prefix) if "/" in o.key[len(prefix):]})
+    return sorted(
+        {
+            prefix + o.key[len(prefix) :].split("/")[0] + "/"
+            for o in store.list(prefix)
+            if "/" in o.key[len(prefix) :]
+        }
+    )
 
 
 def s2_layout_base(store: SourceStore) -> str | None:
@@ -134,11 +139,16 @@ def search_stac_api(
         json.dumps(geometry, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()[:16]
     query = urlencode(
-        [("collections", ",".join(sorted(collections or []))), ("datetime", window),
-         ("intersects_sha256", area_hash), ("limit", str(limit))]
+        [
+            ("collections", ",".join(sorted(collections or []))),
+            ("datetime", window),
+            ("intersects_sha256", area_hash),
+            ("limit", str(limit)),
+        ]
     )
     base = url.rstrip("/")
     for number, page in enumerate(search.pages_as_dicts(), 1):
-        yield f"{base}/search?{query}&page={number}", json.dumps(
-            page, separators=(",", ":"), ensure_ascii=False
-        ).encode("utf-8")
+        yield (
+            f"{base}/search?{query}&page={number}",
+            json.dumps(page, separators=(",", ":"), ensure_ascii=False).encode("utf-8"),
+        )

@@ -124,8 +124,9 @@ def _mgrs_tile(item_id: str, props: dict) -> str | None:
     tile = props.get("s2:mgrs_tile") or None
     if not tile:
         for ns in ("mgrs", "sentinel"):
-            zone, band, square = (props.get(f"{ns}:{k}") for k in
-                                  ("utm_zone", "latitude_band", "grid_square"))
+            zone, band, square = (
+                props.get(f"{ns}:{k}") for k in ("utm_zone", "latitude_band", "grid_square")
+            )
             if zone is not None and band and square:
                 tile = f"{zone}{band}{square}"
                 break
@@ -157,7 +158,8 @@ def _gsd(item: pystac.Item) -> float | None:
     gsd = _number(item.properties.get("gsd"), "gsd")
     if gsd is None:
         per_asset = [
-            a.extra_fields.get("gsd") for a in item.assets.values()
+            a.extra_fields.get("gsd")
+            for a in item.assets.values()
             if isinstance(a.extra_fields.get("gsd"), int | float)
         ]
         gsd = float(min(per_asset)) if per_asset else None
@@ -181,8 +183,11 @@ def scene_from_item(
         raise ItemError("item has no datetime (nor start_datetime)")
     stac_version = data.get("stac_version")
     self_href = next(
-        (link.get("href") for link in data.get("links") or []
-         if isinstance(link, dict) and link.get("rel") == "self"),
+        (
+            link.get("href")
+            for link in data.get("links") or []
+            if isinstance(link, dict) and link.get("rel") == "self"
+        ),
         None,
     )
     # A relative self link means "where this file is": prefer the location we read it from.
@@ -240,14 +245,22 @@ def _add_item(doc: StacDocument, data, line: int, href: str | None, collection: 
         scene = scene_from_item(data, line, href, collection)
     except ItemError as exc:
         doc.quarantine.append(
-            {"source_uri": doc.source_uri, "line_number": line, "raw_line": _raw(data),
-             "reason": str(exc)}
+            {
+                "source_uri": doc.source_uri,
+                "line_number": line,
+                "raw_line": _raw(data),
+                "reason": str(exc),
+            }
         )
         return
     if scene.cloud_cover is not None and not 0 <= scene.cloud_cover <= 100:
         doc.quarantine.append(
-            {"source_uri": doc.source_uri, "line_number": line, "raw_line": scene.raw_line,
-             "reason": f"eo:cloud_cover {scene.cloud_cover} outside 0-100"}
+            {
+                "source_uri": doc.source_uri,
+                "line_number": line,
+                "raw_line": scene.raw_line,
+                "reason": f"eo:cloud_cover {scene.cloud_cover} outside 0-100",
+            }
         )
         return
     doc.scenes.append(scene)
@@ -263,8 +276,15 @@ def _object_type(data: dict) -> str | None:
         return None
 
 
-def _walk(doc: StacDocument, data: dict, href: str, read: Reader, seen: set, depth: int,
-          counter: list[int]) -> None:
+def _walk(
+    doc: StacDocument,
+    data: dict,
+    href: str,
+    read: Reader,
+    seen: set,
+    depth: int,
+    counter: list[int],
+) -> None:
     """Follow child and item links of a Catalog/Collection, resolved against its own href."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -280,8 +300,12 @@ def _walk(doc: StacDocument, data: dict, href: str, read: Reader, seen: set, dep
             item = json.loads(read(target))
         except Exception as exc:
             doc.quarantine.append(
-                {"source_uri": doc.source_uri, "line_number": counter[0], "raw_line": target,
-                 "reason": f"cannot read item {target}: {exc}"}
+                {
+                    "source_uri": doc.source_uri,
+                    "line_number": counter[0],
+                    "raw_line": target,
+                    "reason": f"cannot read item {target}: {exc}",
+                }
             )
             continue
         _add_item(doc, item, counter[0], target, collection)
@@ -316,9 +340,12 @@ def parse_stac_document(data: bytes, source_uri: str, read: Reader | None = None
         parsed = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         doc.quarantine.append(
-            {"source_uri": source_uri, "line_number": 0,
-             "raw_line": _truncate(data[:RAW_LINE_MAX].decode("utf-8", "replace")),
-             "reason": f"invalid JSON: {exc}"}
+            {
+                "source_uri": source_uri,
+                "line_number": 0,
+                "raw_line": _truncate(data[:RAW_LINE_MAX].decode("utf-8", "replace")),
+                "reason": f"invalid JSON: {exc}",
+            }
         )
         return doc
     if isinstance(parsed, list):
@@ -336,13 +363,20 @@ def parse_stac_document(data: bytes, source_uri: str, read: Reader | None = None
             _walk(doc, parsed, source_uri, read or default_reader, {source_uri}, 0, [0])
         except Exception as exc:
             doc.quarantine.append(
-                {"source_uri": source_uri, "line_number": 0, "raw_line": _raw(parsed),
-                 "reason": f"cannot walk {kind}: {type(exc).__name__}: {exc}"}
+                {
+                    "source_uri": source_uri,
+                    "line_number": 0,
+                    "raw_line": _raw(parsed),
+                    "reason": f"cannot walk {kind}: {type(exc).__name__}: {exc}",
+                }
             )
     else:
         doc.quarantine.append(
-            {"source_uri": source_uri, "line_number": 0, "raw_line": _raw(parsed),
-             "reason": "not a STAC Item, ItemCollection, array of Items, Catalog or Collection"}
+            {
+                "source_uri": source_uri,
+                "line_number": 0,
+                "raw_line": _raw(parsed),
+                "reason": "not a STAC Item, ItemCollection, array of Items, Catalog or Collection",
+            }
         )
     return doc
-

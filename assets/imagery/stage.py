@@ -62,7 +62,8 @@ def facility_areas(facilities: pl.DataFrame) -> list[FacilityArea]:
     for row in facilities.iter_rows(named=True):
         text = row.get("aoi_wkt")
         geom = (
-            shapely_wkt.loads(text) if text
+            shapely_wkt.loads(text)
+            if text
             else aoi_polygon(row["lat"], row["lon"], row["aoi_radius_m"])
         )
         out.append(FacilityArea(row["facility_id"], geom))

@@ -14,10 +14,9 @@ from assets.core.rawzone import record_raw
 from assets.news.http import fetch_window
 from assets.news.stage import list_news_objects, stage_news
 from assets.reference.assets import load_facilities
-from orchestration.checks import suite_check_spec
 from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window
-from orchestration.partitions import daily_partitions, load_window, single_run
+from orchestration.loading import stage_window, staging_asset
+from orchestration.partitions import load_window
 from orchestration.resources import Borderwatch
 
 SUITES = Path(__file__).with_name("suites")
@@ -36,20 +35,15 @@ def _gdelt_over_http(context, borderwatch, con, start, end):
     return files, gaps
 
 
-@dg.asset(
+@staging_asset(
     key="stg_news__articles",
-    group_name="news",
-    deps=["facilities"],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "polars"},
+    group="news",
     description="staging.stg_news__articles (+ stg_news__article_facilities, stg_news__events, "
     "stg_news__mentions, gdelt_slot_gaps): GDELT 2.0 GKG/Events/Mentions and RSS/Atom feeds under "
     "news/, matched to facilities by location and multilingual aliases, partitioned on the UTC "
     "publication date.",
-    check_specs=[suite_check_spec("stg_news__articles", SUITES / "stg_news__articles.json")],
+    suite_path=SUITES / "stg_news__articles.json",
+    kinds=("polars",),
 )
 def stg_news__articles(
     context: dg.AssetExecutionContext, borderwatch: Borderwatch

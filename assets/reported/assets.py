@@ -9,10 +9,9 @@ from assets.core.parsing import StagedBatch
 from assets.core.warehouse import PROJECT_ROOT
 from assets.reference.assets import load_facilities
 from assets.reported.parse import drop_cross_file_duplicates, parse_reported_file, read_metrics
-from orchestration.checks import suite_check_spec
 from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window
-from orchestration.partitions import daily_partitions, load_window, single_run
+from orchestration.loading import stage_window, staging_asset
+from orchestration.partitions import load_window
 from orchestration.resources import Borderwatch
 
 SUITES = Path(__file__).with_name("suites")
@@ -24,21 +23,14 @@ def known_metrics() -> set[str]:
     return read_metrics(METRICS_FILE)
 
 
-@dg.asset(
+@staging_asset(
     key="stg_reported__observations",
-    group_name="reported",
-    deps=["facilities"],
-    partitions_def=daily_partitions,
-    backfill_policy=single_run,
-    code_version="1",
-    pool="duckdb",
-    kinds={"duckdb", "polars"},
+    group="reported",
     description="staging.stg_reported__observations: analysts' counts and trade statistics from "
     "CSV drops under reported/, partitioned on observed_on. Bad rows go to "
     "quarantine.stg_reported__observations; staging.load_audit accounts for every row.",
-    check_specs=[
-        suite_check_spec("stg_reported__observations", SUITES / "stg_reported__observations.json")
-    ],
+    suite_path=SUITES / "stg_reported__observations.json",
+    kinds=("polars",),
 )
 def stg_reported__observations(
     context: dg.AssetExecutionContext, borderwatch: Borderwatch
