@@ -54,6 +54,16 @@ def _print_table(df, max_rows: int = 50) -> None:
         print(df)
 
 
+def _root_cause(error) -> str:
+    """The innermost error of a failed step: our own sentence, not Dagster's wrapper."""
+    while getattr(error, "cause", None) is not None:
+        error = error.cause
+    if not error.message:
+        return error.cls_name
+    # Dagster prefixes the exception's module and class: the sentence is what follows.
+    return re.sub(r"^[\w.]+(Error|Exception): ", "", error.message.strip().splitlines()[0])
+
+
 def materialize(start: str, end: str, replay: bool = False, selection: str | None = None) -> bool:
     """Materialise the graph over [start, end] (inclusive days) in one run on the shipped instance."""
     import dagster as dg
@@ -67,6 +77,10 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
     from orchestration.resources import Borderwatch
 
     resource = Borderwatch.from_env(replay=replay)
+    # Fail before the run starts, in one sentence, if another process holds the warehouse.
+    from assets.core.warehouse import connect
+
+    connect(paths.warehouse).close()
     if selection and re.fullmatch(r"[\w\s,]+", selection):
         # A plain list of asset keys; anything else is Dagster's selection syntax.
         selection = dg.AssetSelection.assets(*re.split(r"[\s,]+", selection.strip()))
@@ -101,7 +115,7 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
     took = time.monotonic() - started
     if not result.success:
         failures = [
-            f"{e.step_key}: {e.event_specific_data.error.message.strip()}"
+            f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"
             for e in result.all_events
             if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
         ]

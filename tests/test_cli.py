@@ -55,3 +55,33 @@ def test_config_lists_every_setting(bw_env, capsys):
         "BORDERWATCH_ALERT_WEBHOOK",
     ):
         assert name in out
+
+
+def test_materialize_refuses_a_locked_warehouse_in_one_sentence(bw_env, capsys, lock_holder):
+    bw_env.mkdir(parents=True)
+    with lock_holder(bw_env / "borderwatch.duckdb") as pid:
+        assert cli.main(["materialize", "--start", "2023-10-01", "--end", "2023-10-01"]) == 1
+    err = capsys.readouterr().err
+    assert f"locked by process {pid}" in err and "Traceback" not in err
+
+
+def test_a_failing_step_is_reported_by_its_own_message(bw_env, tmp_path, monkeypatch, capsys):
+    bad = tmp_path / "facilities.csv"
+    bad.write_text("facility_id,name\nx,y\n", encoding="utf-8")
+    monkeypatch.setenv("BORDERWATCH_FACILITIES", str(bad))
+    assert (
+        cli.main(
+            [
+                "materialize",
+                "--start",
+                "2023-10-01",
+                "--end",
+                "2023-10-01",
+                "--select",
+                "facilities",
+            ]
+        )
+        == 1
+    )
+    err = capsys.readouterr().err
+    assert f"facilities: {bad}: missing required column(s) kind, country" in err
