@@ -24,22 +24,19 @@ def table_frame(con, table: str, where: str = "", params: dict | None = None) ->
     return con.execute(f"select * from {table} {where}", params or {}).pl()
 
 
-def stage_window(
+def write_window(
     context: dg.AssetExecutionContext,
     con,
     *,
-    asset_key: str,
     table: str,
     date_column: str,
     window: tuple[date, date],
     batch: StagedBatch,
-    raw_files: list[RawFile],
+    sha_by_uri: dict[str, str],
     related_date_columns: dict[str, str] | None = None,
-    suite_path: Path,
-    suite_parameters: dict,
-    extra_metadata: dict | None = None,
-) -> dg.MaterializeResult:
-    """Replace the window in staging (and quarantine and audit), validate it, report it."""
+) -> warehouse.LoadSummary:
+    """Replace one staging table's window (with its related tables, quarantine and audit) and
+    say in the run's log what each file left behind."""
     start, end = window
     name = table.split(".")[1]
     related_date_columns = related_date_columns or {}
@@ -50,7 +47,6 @@ def stage_window(
         f"quarantine/{name}.sql",
         *[f"staging/{t.split('.')[1]}.sql" for t in related_date_columns],
     )
-    sha_by_uri = {f.source_uri: f.sha256 for f in raw_files}
     related = {
         t: (related_date_columns[t], frame)
         for t, frame in batch.related.items()
@@ -78,6 +74,37 @@ def stage_window(
                 f"{result.source_uri}: {result.rows_quarantined} row(s) quarantined in "
                 f"quarantine.{name}; first at line {first['line_number']}: {first['reason']}"
             )
+    return summary
+
+
+def stage_window(
+    context: dg.AssetExecutionContext,
+    con,
+    *,
+    asset_key: str,
+    table: str,
+    date_column: str,
+    window: tuple[date, date],
+    batch: StagedBatch,
+    raw_files: list[RawFile],
+    related_date_columns: dict[str, str] | None = None,
+    suite_path: Path,
+    suite_parameters: dict,
+    extra_metadata: dict | None = None,
+) -> dg.MaterializeResult:
+    """Replace the window in staging (and quarantine and audit), validate it, report it."""
+    start, end = window
+    related_date_columns = related_date_columns or {}
+    summary = write_window(
+        context,
+        con,
+        table=table,
+        date_column=date_column,
+        window=window,
+        batch=batch,
+        sha_by_uri={f.source_uri: f.sha256 for f in raw_files},
+        related_date_columns=related_date_columns,
+    )
     if not raw_files:
         context.log.warning(
             f"no source files for {table} in {start}..{end - timedelta(days=1)}: loaded zero rows"

@@ -9,13 +9,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.core import warehouse
 from assets.core.rawzone import record_raw
 from assets.news.http import fetch_window
 from assets.news.stage import list_news_objects, stage_news
 from assets.reference.assets import load_facilities
 from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window, staging_asset
+from orchestration.loading import stage_window, staging_asset, write_window
 from orchestration.partitions import load_window
 from orchestration.resources import Borderwatch
 
@@ -72,19 +71,14 @@ def stg_news__articles(
             ("staging.stg_news__events", "event_on", batches.events),
             ("staging.stg_news__mentions", "mention_on", batches.mentions),
         ):
-            name = table.split(".")[1]
-            warehouse.ensure_tables(
-                con, warehouse.AUDIT_DDL, f"staging/{name}.sql", f"quarantine/{name}.sql"
-            )
-            warehouse.load_partition(
+            write_window(
+                context,
                 con,
-                table,
-                date_column,
-                start,
-                end,
-                batch.results,
-                sha_by_uri,
-                run_id=context.run_id,
+                table=table,
+                date_column=date_column,
+                window=(start, end),
+                batch=batch,
+                sha_by_uri=sha_by_uri,
             )
         batches.articles.related["staging.gdelt_slot_gaps"] = gaps
         ids = sorted(facilities["facility_id"].to_list())
