@@ -343,13 +343,19 @@ def _language(translation_info: str) -> pl.Expr:
     )
 
 
+def _typed_rows(data: bytes, source_uri: str, kind: str, columns, stamp: str, stamp_at: str):
+    """What every GDELT reader starts with: inflate, split into the kind's fields, name the
+    columns, parse the row's timestamp and quarantine rows whose timestamp is unreadable."""
+    split = split_lines(read_slot_bytes(data, source_uri), source_uri, N_FIELDS[kind])
+    f = split.fields.with_columns(_columns(columns)).drop("f")
+    f = f.with_columns(_ts(stamp).alias(stamp_at))
+    f, bad_dates = _quarantine_bad_dates(f, stamp_at, stamp, source_uri)
+    return split, f, bad_dates
+
+
 def read_gkg(data: bytes, source_uri: str) -> GdeltFrame:
     """GKG 2.1 rows typed, with nested fields split; locations in a long frame."""
-    raw = read_slot_bytes(data, source_uri)
-    split = split_lines(raw, source_uri, N_FIELDS["gkg"])
-    f = split.fields.with_columns(_columns(GKG_COLUMNS)).drop("f")
-    f = f.with_columns(_ts("gkg_date").alias("gkg_at"))
-    f, bad_dates = _quarantine_bad_dates(f, "gkg_at", "gkg_date", source_uri)
+    split, f, bad_dates = _typed_rows(data, source_uri, "gkg", GKG_COLUMNS, "gkg_date", "gkg_at")
     extras = pl.col("extras")
     record_translated = pl.col("record_id").str.contains(r"-T\d+$")
     f = f.with_columns(
@@ -421,11 +427,9 @@ def _gkg_locations(f: pl.DataFrame) -> pl.DataFrame:
 
 def read_events(data: bytes, source_uri: str) -> GdeltFrame:
     """Events rows typed. Event codes stay strings ('042'); FIPS geo and CAMEO actor codes apart."""
-    raw = read_slot_bytes(data, source_uri)
-    split = split_lines(raw, source_uri, N_FIELDS["export"])
-    f = split.fields.with_columns(_columns(EVENT_COLUMNS)).drop("f")
-    f = f.with_columns(_ts("date_added").alias("date_added_at"))
-    f, bad_dates = _quarantine_bad_dates(f, "date_added_at", "date_added", source_uri)
+    split, f, bad_dates = _typed_rows(
+        data, source_uri, "export", EVENT_COLUMNS, "date_added", "date_added_at"
+    )
     strings = [
         c for c in EVENT_COLUMNS if c.endswith(("_code", "_name", "_fullname", "_feature_id"))
     ]
@@ -449,11 +453,9 @@ def read_events(data: bytes, source_uri: str) -> GdeltFrame:
 
 
 def read_mentions(data: bytes, source_uri: str) -> GdeltFrame:
-    raw = read_slot_bytes(data, source_uri)
-    split = split_lines(raw, source_uri, N_FIELDS["mentions"])
-    f = split.fields.with_columns(_columns(MENTION_COLUMNS)).drop("f")
-    f = f.with_columns(_ts("mention_time").alias("mention_at"))
-    f, bad_dates = _quarantine_bad_dates(f, "mention_at", "mention_time", source_uri)
+    split, f, bad_dates = _typed_rows(
+        data, source_uri, "mentions", MENTION_COLUMNS, "mention_time", "mention_at"
+    )
     f = f.with_columns(_empty_to_null(["mention_source_name", "translation_info"])).with_columns(
         pl.col("global_event_id").cast(pl.Int64, strict=False),
         _ts("event_time").alias("event_at"),
