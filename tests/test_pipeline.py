@@ -1,6 +1,7 @@
 """The whole graph materialised through the CLI into a temporary home, on a real Dagster instance."""
 
 import shutil
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -179,6 +180,16 @@ def test_query_news_without_reports(demo_home):
     got = run_query(
         demo_home, "news_without_reports.sql", {"attention_z_min": 2.0, "report_window_days": 7}
     )
+    assert got, "the sample has news surges at facilities nobody counted (Tumen, Dandong)"
+    reports = {
+        (f, str(d))
+        for f, d in rows(demo_home, "select facility_id, observed_on from curated.observations")
+    }
+    for r in got:
+        assert r["attention_z"] >= 2.0
+        day = date.fromisoformat(str(r["published_on"]))
+        near = {str(day + timedelta(days=k)) for k in range(-7, 8)}
+        assert not any((r["facility_id"], d) in reports for d in near), r
     # Tumangang's surge after 2023-10-05 sits within a week of the CSIS count, so it is no gap.
     assert not [
         r for r in got if r["facility_id"] == "tumangang" and str(r["published_on"]) <= "2023-10-12"
@@ -271,6 +282,7 @@ def test_empty_source_is_valid_and_every_asset_still_runs(bw_env, tmp_path, monk
     )
     assert counts == [(0, 0, 0, 0, 0)]
     assert (bw_env / "report" / "index.html").exists()
+
 
 def test_rerunning_emits_no_duplicate_alerts(demo_home, monkeypatch):
     before = rows(demo_home, "select alert_id, run_id from ops.alert_notifications order by all")
@@ -398,7 +410,9 @@ def test_demo_report_shows_the_spike_in_headless_chromium(demo_home, tmp_path):
     url = (demo_home / "report" / "index.html").resolve().as_uri()
     dump = subprocess.run(
         [chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert dump.returncode == 0, dump.stderr[-2000:]
     assert "Uncaught" not in dump.stderr
