@@ -142,64 +142,58 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
     return True
 
 
+def _query_file(con, name: str, params: dict | None = None):
+    """A worked query from sql/queries/ as a Polars frame."""
+    from assets.core.warehouse import sql_text
+
+    return con.execute(sql_text(f"queries/{name}"), params or {}).pl()
+
+
 def show_demo_result() -> None:
+    import polars as pl
+
     from assets.core.warehouse import connect
     from orchestration import settings
 
     paths = settings.home_paths()
     con = connect(paths.warehouse, read_only=True)
     try:
-        tables = {
-            r[0]
-            for r in con.execute(
-                "select table_schema || '.' || table_name from information_schema.tables"
-            ).fetchall()
-        }
-        anomalies = con.execute(
-            """
-            select facility_id as facility, metric, observed_on as date, value,
-                   prior_max, ratio_to_prior_max as ratio, robust_z, prior_n, prior_clear_days
-            from curated.activity_baselines where is_anomaly order by observed_on, facility_id, metric
-            """
-        ).pl()
-        print("\nAnomalous observations (curated.activity_baselines where is_anomaly):")
-        _print_table(anomalies)
-        if "curated.alerts" in tables:
-            alerts = con.execute(
-                "select alert_id, severity, summary from curated.alerts order by observed_on, alert_id"
-            ).pl()
-            print("\nAlerts (curated.alerts):")
-            for row in alerts.iter_rows(named=True):
-                print(f"  [{row['severity']}] {row['alert_id']}: {row['summary']}")
+        anomalies = _query_file(con, "anomalous_observations.sql").sort("observed_on")
+        print("\nAnomalous observations (sql/queries/anomalous_observations.sql):")
+        _print_table(
+            anomalies.select(
+                "facility_id",
+                "metric",
+                "observed_on",
+                "value",
+                "prior_max",
+                pl.col("ratio_to_prior_max").alias("ratio"),
+                "robust_z",
+                "prior_n",
+                "prior_clear_days",
+            )
+        )
+        alerts = con.execute(
+            "select alert_id, severity, summary from curated.alerts order by observed_on, alert_id"
+        ).fetchall()
+        print("\nAlerts (curated.alerts):")
+        for alert_id, severity, summary in alerts:
+            print(f"  [{severity}] {alert_id}: {summary}")
         for row in anomalies.iter_rows(named=True):
-            if "staging.stg_imagery__scene_facilities" in tables:
-                scenes = con.execute(
-                    """
-                    select scene_id, acquired_on, cloud_cover,
-                           acquired_on - $d::date as days_from_observation
-                    from staging.stg_imagery__scene_facilities
-                    where facility_id = $f and acquired_on between $d::date - 7 and $d::date + 7
-                    order by acquired_on, scene_id
-                    """,
-                    {"f": row["facility"], "d": row["date"]},
-                ).pl()
-                print(
-                    f"\nScenes over {row['facility']} within 7 days of {row['date']} "
-                    f"(prior_clear_days in the five years before: {row['prior_clear_days']}):"
-                )
-                _print_table(scenes)
-            if "curated.news_attention_daily" in tables:
-                news = con.execute(
-                    """
-                    select published_on, n_articles, n_sources, n_languages, attention_z, top_urls
-                    from curated.news_attention_daily
-                    where facility_id = $f and published_on between $d::date - 3 and $d::date + 10
-                    order by published_on
-                    """,
-                    {"f": row["facility"], "d": row["date"]},
-                ).pl()
-                print(f"\nNews attention for {row['facility']} around {row['date']}:")
-                _print_table(news)
+            where = {"facility_id": row["facility_id"], "observed_on": row["observed_on"]}
+            scenes = _query_file(con, "scenes_near_observation.sql", {**where, "window_days": 7})
+            print(
+                f"\nScenes over {row['facility_id']} within 7 days of {row['observed_on']} "
+                f"(prior_clear_days in the five years before: {row['prior_clear_days']}):"
+            )
+            _print_table(
+                scenes.select("scene_id", "acquired_on", "cloud_cover", "days_from_observation")
+            )
+            news = _query_file(
+                con, "news_near_observation.sql", {**where, "days_before": 3, "days_after": 10}
+            )
+            print(f"\nNews attention for {row['facility_id']} around {row['observed_on']}:")
+            _print_table(news)
     finally:
         con.close()
     report = paths.report / "index.html"

@@ -127,6 +127,8 @@ def test_every_worked_query_is_tested():
         "facility_history.sql",
         "anomalous_this_month.sql",
         "evidence_for_alert.sql",
+        "scenes_near_observation.sql",
+        "news_near_observation.sql",
         "weeks_without_clear_imagery.sql",
         "news_without_reports.sql",
     }
@@ -194,6 +196,20 @@ def test_query_news_without_reports(demo_home):
     assert not [
         r for r in got if r["facility_id"] == "tumangang" and str(r["published_on"]) <= "2023-10-12"
     ]
+
+
+def test_query_scenes_and_news_near_observation(demo_home):
+    where = {"facility_id": "tumangang", "observed_on": "2023-10-05"}
+    scenes = run_query(demo_home, "scenes_near_observation.sql", {**where, "window_days": 7})
+    assert {r["scene_id"] for r in scenes} >= {"S2A_52TFM_20231005_0_L2A"}
+    assert all(abs(r["days_from_observation"]) <= 7 for r in scenes)
+    news = run_query(
+        demo_home, "news_near_observation.sql", {**where, "days_before": 3, "days_after": 10}
+    )
+    by_day = {str(r["published_on"]): r for r in news}
+    assert all("2023-10-02" <= d <= "2023-10-15" for d in by_day)
+    assert by_day["2023-10-06"]["attention_z"] > 3
+    assert any("rferl.org" in u for u in by_day["2023-10-06"]["top_urls"])
 
 
 def test_query_command_binds_parameters(demo_home, monkeypatch, capsys):
