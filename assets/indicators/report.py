@@ -1,25 +1,37 @@
-"""The analyst's report: one self-contained HTML page (charts, alerts, evidence) and PNG charts.
+"""The analyst's report: one self-contained HTML page (a summary, charts, a map per facility,
+alerts, evidence) and PNG charts.
 
 The page embeds Vega, Vega-Lite and Vega-Embed inline (the bundle shipped with vl-convert), so
-it opens offline and from a mail attachment. It reads only curated tables and writes nothing
-that depends on the clock: the same tables give the same bytes.
+it opens offline and from a mail attachment; maps are drawn from GeoJSON with no tiles. It reads
+curated tables (and the scene footprints in staging.stg_imagery__scenes) and writes nothing
+that depends on the clock: "the last 90 days" end at the latest data date, so the same tables
+give the same bytes.
 """
 
 from __future__ import annotations
 
 import html
 import json
+import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import altair as alt
 import duckdb
+import polars as pl
 import vl_convert as vlc
+from shapely import affinity, box
+from shapely.geometry import mapping, shape
+
+from assets.core.export import facilities_geojson
 
 WIDTH = 860
 HISTORY_YEARS = 7
 ZOOM_DAYS = 60
+MAP_SIZE = 320
+RECENT_DAYS = 90  # the summary's "anomalies in the last 90 days", counted back from the data date
+SCENE_COLOURS = {"clear": "#2ca02c", "cloudy": "#7f7f7f", "cloud cover unknown": "#bcbd22"}
 # Vega-Lite version of the bundled JS; the specs Altair writes follow the same major version.
 VL_VERSION = "_".join(alt.SCHEMA_VERSION.split(".")[:2])
 
@@ -266,6 +278,190 @@ def chart_png(con, facility_id: str, alert_id: str | None = None, scale: float =
     return vlc.vegalite_to_png(spec, scale=scale, vl_version=VL_VERSION)
 
 
+def _facility_row(con, facility_id: str) -> dict | None:
+    rows = _rows(con, "select * from curated.facilities where facility_id = $f", {"f": facility_id})
+    return rows[0] if rows else None
+
+
+def map_scenes(con, facility_id: str) -> list[dict]:
+    """The scenes over the facility within the evidence window of any of its anomalies (the
+    'scene' rows of curated.evidence, ±7 days), with their footprints from staging."""
+    return _rows(
+        con,
+        """
+        select e.ref as scene_id, e.evidence_on as acquired_on, e.cloud_cover, e.is_clear,
+            min(e.observed_on) as near_observed_on,
+            min(s.collection) as collection, min(s.footprint_wkt) as footprint_wkt
+        from curated.evidence as e
+        join staging.stg_imagery__scenes as s on s.scene_id = e.ref
+        where e.evidence_kind = 'scene' and e.evidence_facility_id = $f
+        group by e.ref, e.evidence_on, e.cloud_cover, e.is_clear
+        order by acquired_on, scene_id
+        """,
+        {"f": facility_id},
+    )
+
+
+def _scene_status(scene: dict) -> str:
+    if scene.get("cloud_cover") is None:
+        return "cloud cover unknown"
+    return "clear" if scene.get("is_clear") else "cloudy"
+
+
+def facility_map_geojson(facility: dict, scenes: list[dict]) -> dict:
+    """The facility's point and area and its scenes' footprints (export.facilities_geojson),
+    each scene tagged clear/cloudy and with the anomaly date it is near."""
+    columns = ["facility_id", "name", "kind", "country", "crossing_id", "lat", "lon"]
+    columns += [c for c in ("aoi_radius_m", "aoi_wkt") if c in facility]
+    facilities = pl.DataFrame([{c: facility.get(c) for c in columns}])
+    scene_frame = (
+        pl.DataFrame(
+            [{**s, "facility_id": facility["facility_id"]} for s in scenes],
+            schema_overrides={"footprint_wkt": pl.String, "cloud_cover": pl.Float64},
+        )
+        if scenes
+        else None
+    )
+    collection = facilities_geojson(facilities, scene_frame)
+    by_id = {(s["scene_id"], _iso(s["acquired_on"])): s for s in scenes}
+    for feature in collection["features"]:
+        props = feature["properties"]
+        if props["kind"] == "scene":
+            scene = by_id[(props["scene_id"], props["acquired_on"])]
+            props["status"] = _scene_status(scene)
+            props["near_observed_on"] = _iso(scene["near_observed_on"])
+    return collection
+
+
+def _stretched(geometry: dict, x_factor: float) -> dict:
+    """Longitudes times cos(latitude): with Vega's planar identity projection a degree of
+    longitude then spans its true width at the site, so a circle stays a circle. (Vega's
+    spherical projections would need clockwise rings; a planar one does not care.)"""
+    geom = affinity.scale(shape(geometry), xfact=x_factor, yfact=1.0, origin=(0, 0))
+    return json.loads(json.dumps(mapping(geom)))
+
+
+def _map_layers(
+    collection: dict, x_factor: float, window=None, frame=None
+) -> dict[str, list[dict]]:
+    """Features by layer, in stretched coordinates. With a window (a shapely box in lon/lat),
+    footprints are cut to it and their edges kept apart, so the site map shows where a
+    footprint's edge crosses the area rather than the window's own border. `frame` (a box) is
+    drawn as a dashed outline: the site map's extent, shown on the region map too."""
+    layers: dict[str, list[dict]] = {k: [] for k in ("fill", "edge", "frame", "area", "point")}
+    for feature in collection["features"]:
+        props, geometry = feature["properties"], feature["geometry"]
+        if geometry is None:
+            continue
+        kind = props["kind"]
+        if kind in ("facility", "area"):
+            layer = "point" if kind == "facility" else "area"
+            layers[layer].append({**feature, "geometry": _stretched(geometry, x_factor)})
+            continue
+        footprint = shape(geometry)
+        fill, edge = footprint, footprint.boundary
+        if window is not None:
+            fill, edge = footprint.intersection(window), footprint.boundary.intersection(window)
+        for layer, geom in (("fill", fill), ("edge", edge)):
+            if not geom.is_empty:
+                stretched = _stretched(mapping(geom), x_factor)
+                layers[layer].append(
+                    {"type": "Feature", "geometry": stretched, "properties": props}
+                )
+    if frame is not None:
+        outline = {"type": "Feature", "properties": {"kind": "frame"}}
+        layers["frame"].append({**outline, "geometry": _stretched(mapping(frame), x_factor)})
+    return layers
+
+
+def _map_panel(layers: dict[str, list[dict]], title, name: str, size: int) -> alt.LayerChart:
+    def data(features: list[dict]) -> alt.Data:
+        return alt.Data(
+            values={"type": "FeatureCollection", "features": features},
+            format=alt.DataFormat(property="features"),
+        )
+
+    scale = alt.Scale(domain=list(SCENE_COLOURS), range=list(SCENE_COLOURS.values()))
+    legend = (
+        alt.Legend(title="scenes within 7 days of an anomaly", orient="bottom", titleLimit=400)
+        if layers["fill"] or layers["edge"]
+        else None  # nothing to key
+    )
+    tooltip = [
+        alt.Tooltip("properties.scene_id:N", title="scene"),
+        alt.Tooltip("properties.acquired_on:N", title="acquired on"),
+        alt.Tooltip("properties.cloud_cover:Q", title="cloud cover %"),
+        alt.Tooltip("properties.near_observed_on:N", title="anomaly on"),
+    ]
+    fills = (
+        alt.Chart(data(layers["fill"]))
+        .mark_geoshape(fillOpacity=0.08, strokeOpacity=0)
+        .encode(fill=alt.Fill("properties.status:N", scale=scale, legend=legend), tooltip=tooltip)
+    )
+    edges = (
+        alt.Chart(data(layers["edge"]))
+        .mark_geoshape(filled=False, strokeWidth=1.4, strokeOpacity=0.9)
+        .encode(
+            stroke=alt.Stroke("properties.status:N", scale=scale, legend=legend), tooltip=tooltip
+        )
+    )
+    frame = alt.Chart(data(layers["frame"])).mark_geoshape(
+        filled=False, stroke="#555", strokeWidth=1, strokeDash=[3, 2]
+    )
+    area = (
+        alt.Chart(data(layers["area"]))
+        .mark_geoshape(fill="#ff7f0e", fillOpacity=0.35, stroke="#d62728", strokeWidth=1.2)
+        .encode(tooltip=[alt.Tooltip("properties.facility_name:N", title="area of interest")])
+    )
+    point = (
+        alt.Chart(data(layers["point"]))
+        .mark_geoshape(fill="#d62728", stroke="white", strokeWidth=1)
+        .encode(tooltip=[alt.Tooltip("properties.facility_name:N", title="facility")])
+    )
+    return (
+        alt.layer(fills, edges, frame, area, point)
+        .project(type="identity", reflectY=True)
+        .properties(width=size, height=size, title=title, name=name)
+    )
+
+
+def map_specs(collection: dict, name: str, key: str, size: int = MAP_SIZE) -> dict[str, dict]:
+    """The facility's maps as separate Vega-Lite specs, each with its own projection fitted to
+    its data: "site", the area with the footprints cut to a window about twice its size; and,
+    when scenes covered it near an anomaly, "region", the whole footprints with the site's
+    window as a dashed square."""
+    point = next(f for f in collection["features"] if f["properties"]["kind"] == "facility")
+    lon, lat = point["geometry"]["coordinates"]
+    x_factor = math.cos(math.radians(lat))
+    area = next((f for f in collection["features"] if f["properties"]["kind"] == "area"), None)
+    if area is not None:
+        minx, miny, maxx, maxy = shape(area["geometry"]).bounds
+    else:
+        minx, miny, maxx, maxy = lon - 0.02, lat - 0.02, lon + 0.02, lat + 0.02
+    pad_y = (maxy - miny) * 0.6
+    pad_x = pad_y / x_factor  # the same ground distance on both axes
+    window = box(minx - pad_x, miny - pad_y, maxx + pad_x, maxy + pad_y)
+    across_km = (window.bounds[3] - window.bounds[1]) * 111.2
+    n_scenes = sum(1 for f in collection["features"] if f["properties"]["kind"] == "scene")
+    specs = {}
+    if n_scenes:
+        specs["region"] = _map_panel(
+            _map_layers(collection, x_factor, frame=window),
+            alt.TitleParams(
+                name, subtitle=f"{n_scenes} scene footprint(s) within 7 days of an anomaly"
+            ),
+            f"map_{key}",
+            size,
+        ).to_dict()
+    specs["site"] = _map_panel(
+        _map_layers(collection, x_factor, window=window, frame=window),
+        alt.TitleParams(name, subtitle=f"the site, {across_km:.0f} km across"),
+        f"site_{key}",
+        size,
+    ).to_dict()
+    return specs
+
+
 def _cell(value) -> str:
     if value is None:
         return ""
@@ -338,14 +534,118 @@ th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; vert
 th { background: #f3f3f3; }
 tr.severity-high td:first-child { color: #b00; font-weight: bold; }
 .chart { margin: 0.5rem 0; }
-.zoom { display: inline-block; margin-right: 1rem; }
+.zoom, .map { display: inline-block; margin-right: 1rem; vertical-align: top; }
 section.facility { border-top: 2px solid #ddd; padding-top: 0.5rem; }
+section.summary { background: #fafafa; border: 1px solid #ddd; padding: 0.5rem 1rem; }
+section.summary ul { padding-left: 1.2rem; }
+.figure { font-size: 1.4rem; font-weight: bold; }
+p.caption { font-size: 0.85rem; color: #555; margin-top: 0; }
+div.maps { margin-top: 1rem; }
 """
 
 
 def _json_for_script(value) -> str:
     # "</" would end the script element early.
     return json.dumps(value, sort_keys=True, ensure_ascii=False).replace("</", "<\\/")
+
+
+def _monitored(con, wanted: list[str] | None) -> list[dict]:
+    rows = _rows(con, "select facility_id, name from curated.facilities order by facility_id")
+    return [r for r in rows if wanted is None or r["facility_id"] in set(wanted)]
+
+
+def _freshness(con, facility_ids: list[str]) -> list[dict]:
+    """The latest date each source reached, for the report's facilities: reported counts by
+    source (observed_on, and published_on when given), imagery by collection (acquired_on),
+    news by kind of source (published_on)."""
+    ids = {"ids": facility_ids}
+    reported = _rows(
+        con,
+        """
+        select 'reported counts' as layer, source, max(observed_on) as latest,
+            max(published_on) as latest_published, count(*) as n, 'observations' as unit
+        from curated.observations where list_contains($ids, facility_id)
+        group by source order by source
+        """,
+        ids,
+    )
+    imagery = _rows(
+        con,
+        """
+        select 'imagery' as layer, collection as source, max(acquired_on) as latest,
+            null as latest_published, count(distinct scene_id) as n, 'scenes' as unit
+        from staging.stg_imagery__scene_facilities where list_contains($ids, facility_id)
+        group by collection order by collection
+        """,
+        ids,
+    )
+    news = _rows(
+        con,
+        """
+        select 'news' as layer, a.source_kind as source, max(a.published_on) as latest,
+            null as latest_published, count(distinct a.article_id) as n, 'articles' as unit
+        from staging.stg_news__articles as a
+        join staging.stg_news__article_facilities as f using (article_id)
+        where list_contains($ids, f.facility_id)
+        group by a.source_kind order by a.source_kind
+        """,
+        ids,
+    )
+    return reported + imagery + news
+
+
+def summary_section(
+    monitored: list[dict],
+    shown: list[dict],
+    alerts: list[dict],
+    freshness: list[dict],
+    data_through: date | None,
+) -> str:
+    """The one-page summary: facilities monitored, anomalies in the last RECENT_DAYS days to the
+    latest data date (never today's date: the page must not change by itself), freshness."""
+    links = ", ".join(
+        f'<a href="#facility-{_cell(f["facility_id"])}">{_cell(f["name"])}</a>' for f in shown
+    )
+    items = [
+        f'<li><span class="figure">{len(monitored)}</span> facilities monitored; '
+        f"{len(shown)} with reported counts: {links or 'none'}.</li>"
+    ]
+    if data_through is not None:
+        since = data_through - timedelta(days=RECENT_DAYS - 1)
+        recent = [a for a in alerts if since <= a["observed_on"] <= data_through]
+        listed = "".join(
+            f'<li><a href="#alert-{_cell(a["alert_id"])}">{_cell(a["summary"])}</a> '
+            f"({_cell(a['severity'])})</li>"
+            for a in recent
+        )
+        items.append(
+            f'<li><span class="figure">{len(recent)}</span> '
+            f"anomal{'y' if len(recent) == 1 else 'ies'} in the last {RECENT_DAYS} days of data "
+            f"({since.isoformat()} to {data_through.isoformat()}), {len(alerts)} in all"
+            + (f'<ul class="recent">{listed}</ul>' if listed else "")
+            + "</li>"
+        )
+    rows = []
+    for f in freshness:
+        behind = (data_through - f["latest"]).days if data_through and f["latest"] else None
+        rows.append(
+            f"<tr><td>{_cell(f['layer'])}</td><td>{_cell(f['source'])}</td>"
+            f"<td>{_cell(f['latest'])}</td><td>{_cell(behind)}</td>"
+            f"<td>{_cell(f['latest_published'])}</td>"
+            f"<td>{_cell(f['n'])} {_cell(f['unit'] if f['n'] != 1 else f['unit'][:-1])}</td></tr>"
+        )
+    table = (
+        '<table class="freshness"><tr><th>layer</th><th>source</th>'
+        "<th>latest observed / acquired / published</th><th>days before the data date</th>"
+        "<th>latest report published</th><th>rows</th></tr>" + "".join(rows) + "</table>"
+        if rows
+        else "<p>No sources loaded.</p>"
+    )
+    return (
+        '<section class="summary" id="summary"><h2>Summary</h2>'
+        f'<ul class="headline">{"".join(items)}</ul>'
+        f"<h3>Data freshness per source</h3>{table}</section>"
+    )
 
 
 def build_report(con, out_path: Path, facilities: list[str] | None = None) -> ReportResult:
@@ -396,12 +696,32 @@ def build_report(con, out_path: Path, facilities: list[str] | None = None) -> Re
         alert_list = (
             f'<ul class="alert-links">{"".join(links)}</ul>' if links else ("<p>No anomalies.</p>")
         )
+        map_html = ""
+        facility_row = _facility_row(con, fid)
+        if facility_row is not None:
+            scenes = map_scenes(con, fid)
+            maps = map_specs(facility_map_geojson(facility_row, scenes), name, key=str(i))
+            divs = []
+            for kind in ("region", "site"):
+                if kind in maps:
+                    specs[f"{kind}-{i}"] = maps[kind]
+                    divs.append(f'<div class="chart map" id="{kind}-{i}"></div>')
+            caption = (
+                "The footprints of the scenes acquired within 7 days of an anomaly (outline: "
+                "clear or cloudy), and the site: its area of interest in orange, the facility "
+                "in red, the dashed square the extent of the site map. A line across the area "
+                "is a footprint's edge: that scene saw only part of the site."
+                if scenes
+                else "No scene covered the site within 7 days of an anomaly: its area of "
+                "interest in orange, the facility in red."
+            )
+            map_html = f'<div class="maps">{"".join(divs)}</div><p class="caption">{caption}</p>'
         sections.append(
             f'<section class="facility" id="facility-{_cell(fid)}"><h2>{_cell(name)}</h2>'
             f"<p>Reported {_cell(data['metric'])} against the trailing five-year maximum (step) "
             "and median (dashed); anomalies in red link to their evidence. Drag or scroll on the "
             f'top panel to zoom.</p><div class="chart" id="{div}"></div>{alert_list}'
-            f"{''.join(zooms)}</section>"
+            f"{''.join(zooms)}{map_html}</section>"
         )
     evidence_by_alert: dict[str, list[dict]] = {}
     for e in evidence:
@@ -409,7 +729,16 @@ def build_report(con, out_path: Path, facilities: list[str] | None = None) -> Re
     alert_sections = "".join(
         _evidence_section(a, evidence_by_alert.get(a["alert_id"], [])) for a in alerts
     )
+    freshness = _freshness(con, shown)
+    # The data date is the latest date any source reached (charted or not): "the last 90 days"
+    # count back from it, never from today.
+    dates = [d for d in [data_through, *(f["latest"] for f in freshness)] if d is not None]
+    data_through = max(dates) if dates else None
     through = f"Data through {data_through.isoformat()}. " if data_through else ""
+    shown_rows = [f for f in chosen if f["facility_id"] in shown]
+    summary = summary_section(
+        _monitored(con, facilities), shown_rows, alerts, freshness, data_through
+    )
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -424,6 +753,7 @@ def build_report(con, out_path: Path, facilities: list[str] | None = None) -> Re
 <h1>borderwatch: crossing activity</h1>
 <p>{through}{len(sections)} facilities, {len(alerts)} alerts. Counts marked synthetic in the
 evidence are generated sample data, not observations.</p>
+{summary}
 {"".join(sections)}
 <h2 id="alerts">Alerts</h2>
 {_alerts_table(alerts) if alerts else "<p>No alerts.</p>"}

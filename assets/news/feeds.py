@@ -1,10 +1,10 @@
 """Read RSS 2.0 and Atom feeds (declared or undeclared encodings) into article rows (feedparser).
 
 feedparser decodes the bytes (declared encoding, then sniffing) and parses most dates into UTC
-struct_time. For a date it cannot read, a small fallback understands German, Portuguese, French
-and Dutch month names ("3. Januar 2018 14:05 +0100"). An item with no usable date is quarantined:
-line_number is the 1-based item index. The language is the feed's <language> or xml:lang,
-normalised to ISO 639-1.
+struct_time. A date it cannot read ("5 октября 2023 г.", "2023년 10월 5일", "3. Januar 2018 14:05
++0100") is read by dateparser, the item's or feed's language first. An item with no usable date,
+or with a date missing its year, is quarantined: line_number is the 1-based item index. The
+language is the feed's <language> or xml:lang, normalised to ISO 639-1.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import calendar
 import csv
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
@@ -33,58 +33,56 @@ FEED_ROW_SCHEMA = {
     "language": pl.String,
     "synthetic": pl.Boolean,
 }
-MONTHS = {
-    # German
-    "januar": 1, "jänner": 1, "februar": 2, "märz": 3, "maerz": 3, "april": 4, "mai": 5,
-    "juni": 6, "juli": 7, "august": 8, "september": 9, "oktober": 10, "november": 11,
-    "dezember": 12, "jan": 1, "feb": 2, "mär": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8,
-    "sep": 9, "sept": 9, "okt": 10, "nov": 11, "dez": 12,
-    # Portuguese
-    "janeiro": 1, "fevereiro": 2, "março": 3, "marco": 3, "abril": 4, "maio": 5, "junho": 6,
-    "julho": 7, "agosto": 8, "setembro": 9, "outubro": 10, "novembro": 11, "dezembro": 12,
-    "fev": 2, "abr": 4, "ago": 8, "set": 9, "out": 10,
-    # French
-    "janvier": 1, "février": 2, "fevrier": 2, "mars": 3, "avril": 4, "juin": 6,
-    "juillet": 7, "août": 8, "aout": 8, "septembre": 9, "octobre": 10, "novembre": 11,
-    "décembre": 12, "decembre": 12,
-    # Dutch
-    "januari": 1, "februari": 2, "maart": 3, "mei": 5, "augustus": 8,
-}  # fmt: skip
-_FALLBACK_DATE = re.compile(
-    r"(?P<day>\d{1,2})\.?\s+(?:de\s+)?(?P<month>[^\W\d_]+)\.?\s+(?:de\s+)?(?P<year>\d{4})"
-    r"(?:,?\s+(?P<h>\d{1,2}):(?P<m>\d{2})(?::(?P<s>\d{2}))?)?"
-    r"\s*(?P<tz>[+-]\d{2}:?\d{2}|UTC|GMT|Z)?",
-    re.IGNORECASE,
-)
+# dateparser settings for feed dates feedparser cannot read. Why each one:
+DATE_SETTINGS = {
+    # a date that names no offset is taken as UTC, and every result is returned in UTC
+    "TIMEZONE": "UTC",
+    "TO_TIMEZONE": "UTC",
+    "RETURN_AS_TIMEZONE_AWARE": True,
+    # absolute dates only: "yesterday" or "2 hours ago" would be read against the wall clock
+    "PARSERS": ["absolute-time"],
+    # a date missing its year (or day or month) is no date: dateparser would otherwise complete
+    # it from today, and the same feed would give different rows next year
+    "REQUIRE_PARTS": ["day", "month", "year"],
+}
 
 
-def parse_loose_date(text: str | None) -> datetime | None:
-    """A date with a non-English month name, e.g. '3. Januar 2018 14:05 +0100'; UTC."""
-    if not text:
+@cache
+def _date_languages() -> tuple[str, ...]:
+    """Languages tried when the feed's own language does not read a date: every language of
+    languages.csv that dateparser knows (a bounded list keeps guesses plausible and fast)."""
+    from dateparser.data.languages_info import language_order
+
+    known = set(language_order)
+    return tuple(sorted(set(iso639_3_to_1().values()) & known))
+
+
+@cache
+def _date_parser(languages: tuple[str, ...]):
+    from dateparser.date import DateDataParser
+
+    return DateDataParser(
+        languages=list(languages), settings=DATE_SETTINGS, try_previous_locales=False
+    )
+
+
+def parse_loose_date(text: str | None, language: str | None = None) -> datetime | None:
+    """A date feedparser cannot read, written the way its language writes dates
+    ('5 октября 2023 г.', '2023년 10월 5일', '5. Oktober 2023 14:05 +0100'), in UTC.
+
+    The feed's language is tried first, then every language of languages.csv. None when no
+    language reads a complete absolute date (year, month and day)."""
+    if not text or not text.strip():
         return None
-    m = _FALLBACK_DATE.search(" ".join(text.split()))
-    if not m:
-        return None
-    month = MONTHS.get(m["month"].lower())
-    if not month:
-        return None
-    try:
-        t = datetime(
-            int(m["year"]),
-            month,
-            int(m["day"]),
-            int(m["h"] or 0),
-            int(m["m"] or 0),
-            int(m["s"] or 0),
-            tzinfo=UTC,
-        )
-    except ValueError:
-        return None
-    tz = (m["tz"] or "").replace(":", "")
-    if tz[:1] in "+-" and len(tz) == 5:
-        offset = timedelta(hours=int(tz[1:3]), minutes=int(tz[3:5]))
-        t = t - offset if tz[0] == "+" else t + offset
-    return t
+    text = " ".join(text.split())
+    hint = normalise_language(language)
+    attempts = [(hint,)] if hint in _date_languages() else []
+    attempts.append(_date_languages())
+    for languages in attempts:
+        found = _date_parser(languages).get_date_data(text).date_obj
+        if found is not None:
+            return found.astimezone(UTC)
+    return None
 
 
 def normalise_language(code: str | None) -> str | None:
@@ -103,6 +101,23 @@ def _struct_to_utc(value) -> datetime | None:
     if not value:
         return None
     return datetime.fromtimestamp(calendar.timegm(value), tz=UTC)
+
+
+# W3C-DTF allows "2023" and "2023-10"; feedparser completes them to the first day, which would
+# date an article to a day nobody wrote.
+_REDUCED_PRECISION = re.compile(r"^\s*\d{4}(-\d{2})?\s*$")
+
+
+def entry_date(raw: str | None, parsed, language: str | None) -> datetime | None:
+    """An item's date in UTC from feedparser's reading of it, else dateparser's.
+
+    Text with non-ASCII characters goes to dateparser only: feedparser's own handlers misread
+    dates such as '2023년 10월 5일' (as 2023-11-01). A year or year-month alone is no date."""
+    if raw and not raw.isascii():
+        return parse_loose_date(raw, language)
+    if raw and _REDUCED_PRECISION.match(raw):
+        return None
+    return _struct_to_utc(parsed) or parse_loose_date(raw, language)
 
 
 def _is_true(value) -> bool:
@@ -204,12 +219,16 @@ def read_feed(data: bytes, source_uri: str) -> FeedFrame:
     feed_synthetic = _is_true(feed.get("borderwatch_synthetic"))
     rows, quarantine = [], []
     for index, entry in enumerate(parsed.entries, 1):
-        published = _struct_to_utc(entry.get("published_parsed")) or _struct_to_utc(
-            entry.get("updated_parsed")
-        )
         raw_date = entry.get("published") or entry.get("updated")
-        if published is None:
-            published = parse_loose_date(raw_date)
+        language = (
+            normalise_language(
+                (entry.get("title_detail") or {}).get("language") or entry.get("language")
+            )
+            or feed_language
+        )
+        published = entry_date(
+            entry.get("published"), entry.get("published_parsed"), language
+        ) or entry_date(entry.get("updated"), entry.get("updated_parsed"), language)
         if published is None:
             quarantine.append(
                 {
@@ -217,16 +236,16 @@ def read_feed(data: bytes, source_uri: str) -> FeedFrame:
                     "line_number": index,
                     "raw_line": f"{entry.get('title', '')} | {entry.get('link', '')} | {raw_date}",
                     "reason": "no usable date"
-                    + (f": cannot parse '{raw_date}'" if raw_date else ": item has no date"),
+                    + (
+                        f": cannot parse '{raw_date}' as a complete date (day, month and year;"
+                        f" tried language {language or 'unknown'}, then every language of"
+                        " assets/news/languages.csv)"
+                        if raw_date
+                        else ": item has no date"
+                    ),
                 }
             )
             continue
-        language = (
-            normalise_language(
-                (entry.get("title_detail") or {}).get("language") or entry.get("language")
-            )
-            or feed_language
-        )
         rows.append(
             {
                 "item_index": index,
