@@ -1,22 +1,29 @@
-"""Find STAC documents for a window: folder or bucket (Sentinel-2 COG layout aware), STAC API."""
+"""Find STAC documents for a window: folder or bucket (Sentinel-2 COG layout aware), STAC API;
+and read what catalogs link to through the source store (StoreLinkReader), never from elsewhere."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, timedelta
-from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlparse
 
 import polars as pl
 import shapely
 from shapely.geometry import mapping
 
-from assets.core.sources import SourceObject, SourceStore
-from assets.imagery.stage import facility_areas
-from assets.reference.facilities import mgrs_tile
+from assets.core.sources import (
+    Listing,
+    SourceError,
+    SourceObject,
+    SourceStore,
+    split_listing,
+)
+from assets.imagery.stac import LinkRefused
+from assets.reference.geometry import facility_areas, mgrs_tile
 
 S2_COG_FOLDER = "sentinel-s2-l2a-cogs"
 _ZONE = re.compile(r"^\d{1,2}/$")
@@ -52,30 +59,24 @@ def s2_tile_prefix(tile: str) -> str:
     return f"{int(m.group(1))}/{m.group(2)}/{m.group(3)}/"
 
 
-def _child_prefixes(store: SourceStore, prefix: str) -> list[str]:
-    if hasattr(store, "list_common_prefixes"):
-        return store.list_common_prefixes(prefix)
-    root = getattr(store, "root", None)
-    if root is not None:
-        folder = Path(root) / prefix
-        if folder.is_dir():
-            return sorted(f"{prefix}{p.name}/" for p in folder.iterdir() if p.is_dir())
-        return []
-    return sorted(
-        {
-            prefix + o.key[len(prefix) :].split("/")[0] + "/"
-            for o in store.list(prefix)
-            if "/" in o.key[len(prefix) :]
-        }
-    )
+def list_level(store: SourceStore, prefix: str = "") -> tuple[list[SourceObject], list[str]]:
+    """Objects directly under `prefix` and its immediate sub-prefixes: the store's own one-level
+    listing when it has one (folder, bucket), else derived from a full listing (raw zone)."""
+    if hasattr(store, "list_level"):
+        return store.list_level(prefix)
+    objects, prefixes = [], set()
+    for o in store.list(prefix):
+        rest = o.key[len(prefix) :]
+        if "/" in rest.rstrip("/"):
+            prefixes.add(prefix + rest.split("/", 1)[0] + "/")
+        else:
+            objects.append(o)
+    return objects, sorted(prefixes)
 
 
-def s2_layout_base(store: SourceStore) -> str | None:
-    """'' when the store root is the Sentinel-2 COG layout ({zone}/{band}/{square}/...),
-    'sentinel-s2-l2a-cogs/' when it sits under that folder, None for any other layout."""
+def _layout_base(store: SourceStore, top: list[str]) -> str | None:
     if store.uri.rstrip("/").endswith("/" + S2_COG_FOLDER):
         return ""
-    top = _child_prefixes(store, "")
     if f"{S2_COG_FOLDER}/" in top:
         return f"{S2_COG_FOLDER}/"
     if top and all(_ZONE.match(p) for p in top):
@@ -83,24 +84,122 @@ def s2_layout_base(store: SourceStore) -> str | None:
     return None
 
 
+def s2_layout_base(store: SourceStore) -> str | None:
+    """'' when the store root is the Sentinel-2 COG layout ({zone}/{band}/{square}/...),
+    'sentinel-s2-l2a-cogs/' when it sits under that folder, None for any other layout."""
+    return _layout_base(store, list_level(store, "")[1])
+
+
+def is_stac_key(key: str) -> bool:
+    """The files the STAC parser claims: *.json (Items, ItemCollections, catalogs)."""
+    return key.lower().endswith(".json")
+
+
 def list_imagery_objects(
     store: SourceStore, facilities: pl.DataFrame, start: date, end: date
-) -> list[SourceObject]:
-    """The STAC JSON files to read for the window [start, end).
+) -> Listing:
+    """The STAC JSON files to read for the window [start, end), as a Listing.
 
     In the Sentinel-2 COG bucket layout only {zone}/{band}/{square}/{yyyy}/{m}/ of the
     facilities' tiles and the window's months are listed (one listing per tile and month, never
-    the whole bucket); elsewhere every .json file below the store root.
+    the whole bucket); what sits beside the layout is listed too (loose files at the root, other
+    top-level folders), so a loose STAC Item there is read, not silently dropped. Elsewhere
+    every file below the store root. `.skipped` holds the files listed but not read (COGs and
+    other assets, names the parser does not claim, symlinks), each with its skip_reason: give
+    them to scenes_in_window with the fetched files so each gets its audit row.
     """
-    base = s2_layout_base(store)
+    loose, top = list_level(store, "")
+    base = _layout_base(store, top)
     if base is None:
-        return [o for o in store.list("") if o.key.endswith(".json")]
-    found = []
+        return split_listing(store.list(""), is_stac_key)
+    found = list(loose)
+    for prefix in top:
+        in_layout = prefix == base if base else bool(_ZONE.match(prefix))
+        if not in_layout:
+            found.extend(store.list(prefix))  # a folder beside the layout: all of it
     for tile in facility_tiles(facilities):
         for year, month in months_touching(start, end):
-            prefix = f"{base}{s2_tile_prefix(tile)}{year}/{month}/"
-            found.extend(o for o in store.list(prefix) if o.key.endswith(".json"))
-    return sorted(found, key=lambda o: o.key)
+            found.extend(store.list(f"{base}{s2_tile_prefix(tile)}{year}/{month}/"))
+    return split_listing(found, is_stac_key)
+
+
+class StoreLinkReader:
+    """Reads the documents a STAC catalog links to through the source store, so they are
+    fetched like every other source file (and can be kept in the raw zone), never from their
+    live location. `reader(href) -> bytes` takes an absolute href (parse_stac_document resolves
+    links against the linking document's source_uri, which is the store's uri for its key) and
+
+    * maps it back to a key inside the store: a path under a folder store's root, an s3:// URI
+      under a bucket store's bucket and prefix, or (a store with no root, such as the raw zone
+      in a replay) a uri the store lists;
+    * refuses with LinkRefused anything else: absolute paths elsewhere, `..` escapes, other
+      buckets, http(s) and other schemes, symlinks (the store itself refuses those);
+    * reads the key through the store and calls `record(object, bytes)`, so the caller can keep
+      the bytes in the raw zone (a replay then reads the same bytes without the source).
+    """
+
+    def __init__(
+        self, store: SourceStore, record: Callable[[SourceObject, bytes], None] | None = None
+    ):
+        self.store, self.record = store, record
+        self._by_uri: dict[str, str] | None = None
+
+    def _root(self) -> tuple[str, str] | None:
+        """(scheme, root) the store's keys hang from, when the store has one."""
+        root = getattr(self.store, "root", None)
+        if root is not None:
+            return "", str(root).rstrip("/")
+        bucket = getattr(self.store, "bucket", None)
+        if bucket is not None:
+            prefix = getattr(self.store, "prefix", "").strip("/")
+            return "s3", f"s3://{bucket}" + (f"/{prefix}" if prefix else "")
+        return None
+
+    def key_for(self, href: str) -> tuple[str, str]:
+        """(key inside the store, canonical uri) for an absolute href, or LinkRefused."""
+        parsed = urlparse(href)
+        scheme = parsed.scheme if len(parsed.scheme) > 1 else ""
+        if scheme == "file":
+            href, scheme = parsed.path, ""
+        if scheme not in ("", "s3"):
+            raise LinkRefused(
+                f"{href} is outside the source store {self.store.uri} (only links inside the "
+                "store are followed)"
+            )
+        if scheme == "":
+            if not href.startswith("/"):
+                raise LinkRefused(f"{href} is not an absolute path")
+            href = posixpath.normpath(href)
+        else:
+            href = f"s3://{parsed.netloc}" + posixpath.normpath("/" + parsed.path.lstrip("/"))
+        root = self._root()
+        if root is None:
+            if self._by_uri is None:
+                self._by_uri = {o.uri: o.key for o in self.store.list("") if not o.skip_reason}
+            if href not in self._by_uri:
+                raise LinkRefused(f"{href} is not in {self.store.uri}")
+            return self._by_uri[href], href
+        root_scheme, root_uri = root
+        if scheme != root_scheme or not href.startswith(root_uri + "/"):
+            raise LinkRefused(f"{href} leaves the source store {self.store.uri}")
+        key = href[len(root_uri) + 1 :]
+        if not key or ".." in key.split("/"):
+            raise LinkRefused(f"{href} leaves the source store {self.store.uri}")
+        return key, href
+
+    def __call__(self, href: str) -> bytes:
+        key, uri = self.key_for(href)
+        try:
+            data = self.store.read(key)
+        except SourceError as exc:
+            if "refused" in str(exc):
+                raise LinkRefused(str(exc)) from exc
+            raise
+        except KeyError:  # a raw-zone store that never held this key
+            raise LinkRefused(f"{href} is not in {self.store.uri}") from None
+        if self.record is not None:
+            self.record(SourceObject(key=key, uri=uri, size=len(data)), data)
+        return data
 
 
 def search_area(facilities: pl.DataFrame) -> dict:

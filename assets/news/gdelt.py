@@ -3,8 +3,10 @@
 GDELT files are tab-separated, headerless and unquoted; a row is one line. Lines are split with
 Polars string functions over the whole file at once. A line with the wrong number of fields, invalid
 UTF-8 bytes or an unparseable date is quarantined (file, 1-based line, raw text, reason) and the
-rest of the file is kept. A zip is read from its first member's local header as a raw deflate
-stream, so a zip cut short still gives every complete line it holds.
+rest of the file is kept. A zip is read from its local headers as raw deflate streams, every
+member in order, so a zip cut short still gives every complete line it holds. Inflating streams
+under the caps of assets.core.limits.Limits (per member and per file); a line with a field
+longer than Limits.field_chars is quarantined; raw_line in quarantine is clipped.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import csv
 import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
@@ -22,7 +24,8 @@ from pathlib import Path
 import polars as pl
 from isal import isal_zlib
 
-from assets.core.parsing import quarantine_frame
+from assets.core.limits import DEFAULT_LIMITS, Limits
+from assets.core.parsing import clip_raw_lines, quarantine_frame
 
 KINDS = ("gkg", "export", "mentions")
 SLOT_MINUTES = 15
@@ -131,45 +134,149 @@ def iso639_3_to_1() -> dict[str, str]:
 
 @dataclass
 class RawText:
-    data: bytes
+    data: bytes | bytearray
     complete: bool  # False when a zip stream ended early
     note: str | None = None
+    # Members (or the file) left unread for a whole-member reason (a cap, encryption, an
+    # unsupported method): accounted as one whole-file quarantine row.
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
-def inflate_member(data: bytes, source_uri: str) -> RawText:
-    """The bytes of a one-member zip, inflated from the member's raw deflate stream.
+_LOCAL = b"PK\x03\x04"
+_ENDS = (b"PK\x01\x02", b"PK\x05\x06", b"PK\x06\x06")  # central directory: no more members
+_INFLATE_STEP = 1 << 22
 
-    Reading from the local header (not the central directory at the end) keeps a cut-short zip
-    usable: whatever inflated before the cut is returned with complete=False.
+
+def _next_header(data: bytes, pos: int, has_descriptor: bool) -> int | None:
+    """Where the next local or central header starts after a member's data, skipping its data
+    descriptor (12 to 24 bytes, signed or not, zip64 or not)."""
+    for skip in (0, 16, 12, 24, 20) if has_descriptor else (0,):
+        if data[pos + skip : pos + skip + 4] in (_LOCAL, *_ENDS):
+            return pos + skip
+    return None
+
+
+def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> RawText:
+    """Every member of a zip, inflated from the local headers as streams and joined in order.
+
+    Reading local headers (not the central directory at the end) keeps a cut-short zip usable:
+    whatever inflated before the cut is returned with complete=False. Inflating is capped as it
+    streams (Limits.member_bytes per member, Limits.file_bytes in all): a member that would pass
+    its cap is dropped as soon as it does, so a zip bomb never costs more than the cap.
     """
-    if data[:4] != b"PK\x03\x04":
-        raise ValueError(f"{source_uri}: not a zip file (no local file header)")
-    if len(data) < 30:
-        return RawText(b"", complete=False, note="zip cut inside its local header")
-    flags, method, csize, name_len, extra_len = struct.unpack("<2xHH8xI4xHH", data[4:30])
-    start = 30 + name_len + extra_len
-    if method == 0:
-        body = data[start:] if flags & 0x08 or not csize else data[start : start + csize]
-        return RawText(body, complete=len(body) >= csize, note=None)
-    if method != 8:
-        raise ValueError(f"{source_uri}: zip compression method {method} is not supported")
-    inflater = isal_zlib.decompressobj(-15)
-    chunks = []
-    view = memoryview(data)[start:]
-    step = 1 << 22
-    try:
-        for off in range(0, len(view), step):
-            chunks.append(inflater.decompress(view[off : off + step]))
-            if inflater.eof:
+    if data[:4] != _LOCAL:
+        return RawText(b"", True, problems=["not a zip file (no local file header)"])
+    out = bytearray()
+    problems: list[str] = []
+    members: list[tuple[str, int]] = []
+    complete, note, pos = True, None, 0
+    view = memoryview(data)
+    while True:
+        if data[pos : pos + 4] in _ENDS or pos >= len(data):
+            break
+        if data[pos : pos + 4] != _LOCAL:
+            problems.append(f"unreadable bytes at offset {pos} after the last member")
+            break
+        if len(data) - pos < 30:
+            complete, note = False, "zip cut inside its local header"
+            break
+        flags, method, csize, usize, name_len, extra_len = struct.unpack(
+            "<2xHH8xIIHH", data[pos + 4 : pos + 30]
+        )
+        name = bytes(data[pos + 30 : pos + 30 + name_len]).decode("utf-8", "replace")
+        start = pos + 30 + name_len + extra_len
+        sizes_known = not flags & 0x08 and csize != 0xFFFFFFFF
+        budget = min(limits.member_bytes, limits.file_bytes - len(out))
+        over = limits.member_reason() if budget == limits.member_bytes else limits.file_reason()
+        skip_reason = None
+        if flags & 0x01:
+            skip_reason = f"zip member {name} is encrypted"
+        elif method not in (0, 8):
+            skip_reason = f"zip member {name}: compression method {method} is not supported"
+        elif sizes_known and usize != 0xFFFFFFFF and usize > budget:
+            size = (
+                f"declares {usize} bytes"
+                if budget == limits.member_bytes
+                else (f"would bring it to {len(out) + usize} bytes")
+            )
+            skip_reason = f"{over} (zip member {name} {size}); not read"
+        if skip_reason:
+            problems.append(skip_reason)
+            if not sizes_known:
+                break  # its end cannot be found without reading it
+            pos = start + csize
+            continue
+        if out and not out.endswith(b"\n"):
+            out += b"\n"  # members run on as lines
+        members.append((name, out.count(b"\n") + 1))
+        member_start = len(out)
+        if method == 0:
+            if not sizes_known:
+                problems.append(f"zip member {name} is stored with its size after the data")
                 break
-    except (isal_zlib.error, zlib.error) as exc:
-        return RawText(b"".join(chunks), complete=False, note=f"corrupt deflate stream: {exc}")
-    return RawText(b"".join(chunks), complete=bool(inflater.eof), note=None)
+            body = view[start : start + csize]
+            if len(body) > budget:
+                problems.append(f"{over} (zip member {name}); not read")
+            else:
+                out += body
+            if len(body) < csize:
+                complete = False
+                break
+            pos = start + csize
+            continue
+        inflater = isal_zlib.decompressobj(-15)
+        produced, off, pending, exceeded = 0, start, view[start:start], False
+        try:
+            while not inflater.eof:
+                if not len(pending):
+                    pending = view[off : off + _INFLATE_STEP]
+                    off += len(pending)
+                    if not len(pending):
+                        break
+                chunk = inflater.decompress(pending, budget - produced + 1)
+                pending = inflater.unconsumed_tail
+                produced += len(chunk)
+                if produced > budget:
+                    exceeded = True
+                    break
+                out += chunk
+        except (isal_zlib.error, zlib.error) as exc:
+            complete, note = False, f"corrupt deflate stream: {exc}"
+            break
+        if exceeded:
+            del out[member_start:]  # never keep a member past its cap
+            members.pop()
+            problems.append(f"{over} (zip member {name}); not read")
+            if not sizes_known:
+                break
+            pos = start + csize
+            continue
+        if not inflater.eof:
+            complete = False
+            break
+        nxt = _next_header(data, off - len(inflater.unused_data), bool(flags & 0x08))
+        if nxt is None:
+            problems.append(f"unreadable bytes after zip member {name}")
+            break
+        pos = nxt
+    warnings = []
+    if len(members) > 1:
+        where = ", ".join(f"{n} from line {line}" for n, line in members)
+        warnings.append(f"{source_uri}: zip holds {len(members)} members, read in order ({where})")
+    return RawText(out, complete, note, problems, warnings)
 
 
-def read_slot_bytes(data: bytes, source_uri: str) -> RawText:
-    if source_uri.lower().endswith(".zip") or data[:4] == b"PK\x03\x04":
-        return inflate_member(data, source_uri)
+def inflate_member(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> RawText:
+    """Kept for callers of the one-member reader (bench/): now every member, see inflate_zip."""
+    return inflate_zip(data, source_uri, limits)
+
+
+def read_slot_bytes(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> RawText:
+    if source_uri.lower().endswith(".zip") or data[:4] == _LOCAL:
+        return inflate_zip(data, source_uri, limits)
+    if len(data) > limits.file_bytes:
+        return RawText(b"", True, problems=[f"{limits.file_reason()} ({len(data)} bytes)"])
     return RawText(data, complete=True)
 
 
@@ -177,14 +284,16 @@ def _invalid_utf8_lines(data: bytes) -> set[int]:
     """1-based numbers of lines holding invalid UTF-8; work is linear, not per line."""
     bad: set[int] = set()
     view = memoryview(data)
-    pos = 0
+    pos, counted_to, line = 0, 0, 1
     while pos < len(data):
         try:
             codecs.utf_8_decode(view[pos:], "strict", True)
             break
         except UnicodeDecodeError as exc:
             offset = pos + exc.start
-            bad.add(data.count(b"\n", 0, offset) + 1)
+            line += data.count(b"\n", counted_to, offset)  # counted on from the last error
+            counted_to = offset
+            bad.add(line)
             nxt = data.find(b"\n", offset)
             pos = len(data) if nxt < 0 else nxt + 1
     return bad
@@ -198,8 +307,11 @@ class SplitLines:
     warnings: list[str]
 
 
-def split_lines(raw: RawText, source_uri: str, n_fields: int) -> SplitLines:
-    """Split a GDELT file into lines and tab fields; quarantine bad encoding and ragged lines."""
+def split_lines(
+    raw: RawText, source_uri: str, n_fields: int, limits: Limits = DEFAULT_LIMITS
+) -> SplitLines:
+    """Split a GDELT file into lines and tab fields; quarantine bad encoding, ragged lines and
+    lines with a field over Limits.field_chars; whole-member problems become one line-0 row."""
     data = raw.data
     ends_with_newline = data.endswith(b"\n")
     invalid = _invalid_utf8_lines(data)
@@ -224,10 +336,19 @@ def split_lines(raw: RawText, source_uri: str, n_fields: int) -> SplitLines:
     lines = lines.filter(pl.col("text") != "")
     lines = lines.with_columns(pl.col("raw_line").str.split("\t").alias("f"))
     lines = lines.with_columns(pl.col("f").list.len().alias("n"))
+    # Only a line longer than the cap can hold a field longer than it: measure just those.
+    long_field = pl.lit(False)
+    if lines.height and lines["text"].str.len_chars().max() > limits.field_chars:
+        long_field = (pl.col("text").str.len_chars() > limits.field_chars) & (
+            pl.col("f").list.eval(pl.element().str.len_chars()).list.max() > limits.field_chars
+        )
+    lines = lines.with_columns(long_field.fill_null(False).alias("too_long"))
     bad_encoding = lines.filter(pl.col("raw_line").is_null())
-    ragged = lines.filter(pl.col("raw_line").is_not_null() & (pl.col("n") != n_fields))
-    good = lines.filter(pl.col("raw_line").is_not_null() & (pl.col("n") == n_fields))
-    warnings = []
+    readable = pl.col("raw_line").is_not_null()
+    too_long = lines.filter(readable & pl.col("too_long"))
+    ragged = lines.filter(readable & ~pl.col("too_long") & (pl.col("n") != n_fields))
+    good = lines.filter(readable & ~pl.col("too_long") & (pl.col("n") == n_fields))
+    warnings = list(raw.warnings)
     cut_reason = None
     if not raw.complete:
         cut_reason = "truncated: the zip stream ends inside this line" + (
@@ -247,6 +368,15 @@ def split_lines(raw: RawText, source_uri: str, n_fields: int) -> SplitLines:
                     "reason": "invalid UTF-8 bytes in line",
                 }
             )
+    for ln, text in too_long.select("line_number", "raw_line").iter_rows():
+        q.append(
+            {
+                "source_uri": source_uri,
+                "line_number": ln,
+                "raw_line": text,  # clipped with the other rows below
+                "reason": limits.field_reason(),
+            }
+        )
     if ragged.height:
         for ln, text, n in ragged.select("line_number", "raw_line", "n").iter_rows():
             reason = f"ragged row: {n} tab-separated fields, expected {n_fields}"
@@ -273,21 +403,27 @@ def split_lines(raw: RawText, source_uri: str, n_fields: int) -> SplitLines:
             }
         )
     rows_read = lines.height
+    whole_file = list(raw.problems)
     if not raw.complete and rows_read == 0:
-        # Nothing usable came out: account for the file as one quarantined whole-file row.
+        whole_file.append(cut_reason or "truncated zip")
+    if whole_file:
+        # Members not read, or nothing usable at all: one quarantined whole-file row (line 0
+        # holds one row per file in quarantine's key) so the audit still adds up.
         q.append(
             {
                 "source_uri": source_uri,
                 "line_number": 0,
                 "raw_line": None,
-                "reason": cut_reason or "truncated zip",
+                "reason": f"{source_uri}: " + "; ".join(whole_file),
             }
         )
-        rows_read = 1
+        rows_read += 1
     good = good.select("line_number", "raw_line", "f").with_row_index("row_nr")
     return SplitLines(
         fields=good,
-        quarantine=quarantine_frame(sorted(q, key=lambda r: r["line_number"])),
+        quarantine=quarantine_frame(
+            sorted(q, key=lambda r: r["line_number"]), limits.raw_line_chars
+        ),
         rows_read=rows_read,
         warnings=warnings,
     )
@@ -325,9 +461,11 @@ def _quarantine_bad_dates(
         pl.lit(source_uri).alias("source_uri"),
         pl.col("line_number"),
         pl.col("raw_line"),
-        (pl.lit(f"unparseable date in {raw}: '") + pl.col(raw).fill_null("") + pl.lit("'")).alias(
-            "reason"
-        ),
+        (
+            pl.lit(f"unparseable date in {raw}: '")
+            + pl.col(raw).fill_null("").str.slice(0, 100)  # the field itself may be huge
+            + pl.lit("'")
+        ).alias("reason"),
     )
     return frame.filter(pl.col(parsed).is_not_null()), q
 
@@ -343,19 +481,25 @@ def _language(translation_info: str) -> pl.Expr:
     )
 
 
-def _typed_rows(data: bytes, source_uri: str, kind: str, columns, stamp: str, stamp_at: str):
+def _typed_rows(
+    data: bytes, source_uri: str, kind: str, columns, stamp: str, stamp_at: str, limits: Limits
+):
     """What every GDELT reader starts with: inflate, split into the kind's fields, name the
     columns, parse the row's timestamp and quarantine rows whose timestamp is unreadable."""
-    split = split_lines(read_slot_bytes(data, source_uri), source_uri, N_FIELDS[kind])
+    raw = read_slot_bytes(data, source_uri, limits)
+    split = split_lines(raw, source_uri, N_FIELDS[kind], limits)
+    del raw  # the inflated bytes can be up to the cap: let them go before typing
     f = split.fields.with_columns(_columns(columns)).drop("f")
     f = f.with_columns(_ts(stamp).alias(stamp_at))
     f, bad_dates = _quarantine_bad_dates(f, stamp_at, stamp, source_uri)
-    return split, f, bad_dates
+    return split, f, clip_raw_lines(bad_dates, limits.raw_line_chars)
 
 
-def read_gkg(data: bytes, source_uri: str) -> GdeltFrame:
+def read_gkg(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> GdeltFrame:
     """GKG 2.1 rows typed, with nested fields split; locations in a long frame."""
-    split, f, bad_dates = _typed_rows(data, source_uri, "gkg", GKG_COLUMNS, "gkg_date", "gkg_at")
+    split, f, bad_dates = _typed_rows(
+        data, source_uri, "gkg", GKG_COLUMNS, "gkg_date", "gkg_at", limits
+    )
     extras = pl.col("extras")
     record_translated = pl.col("record_id").str.contains(r"-T\d+$")
     f = f.with_columns(
@@ -425,10 +569,10 @@ def _gkg_locations(f: pl.DataFrame) -> pl.DataFrame:
     ).cast(LOCATION_SCHEMA)
 
 
-def read_events(data: bytes, source_uri: str) -> GdeltFrame:
+def read_events(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> GdeltFrame:
     """Events rows typed. Event codes stay strings ('042'); FIPS geo and CAMEO actor codes apart."""
     split, f, bad_dates = _typed_rows(
-        data, source_uri, "export", EVENT_COLUMNS, "date_added", "date_added_at"
+        data, source_uri, "export", EVENT_COLUMNS, "date_added", "date_added_at", limits
     )
     strings = [
         c for c in EVENT_COLUMNS if c.endswith(("_code", "_name", "_fullname", "_feature_id"))
@@ -452,9 +596,9 @@ def read_events(data: bytes, source_uri: str) -> GdeltFrame:
     return GdeltFrame("export", f, quarantine, split.rows_read, split.warnings)
 
 
-def read_mentions(data: bytes, source_uri: str) -> GdeltFrame:
+def read_mentions(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> GdeltFrame:
     split, f, bad_dates = _typed_rows(
-        data, source_uri, "mentions", MENTION_COLUMNS, "mention_time", "mention_at"
+        data, source_uri, "mentions", MENTION_COLUMNS, "mention_time", "mention_at", limits
     )
     f = f.with_columns(_empty_to_null(["mention_source_name", "translation_info"])).with_columns(
         pl.col("global_event_id").cast(pl.Int64, strict=False),
@@ -470,20 +614,6 @@ def read_mentions(data: bytes, source_uri: str) -> GdeltFrame:
     )
     quarantine = pl.concat([split.quarantine, bad_dates]).sort("line_number")
     return GdeltFrame("mentions", f, quarantine, split.rows_read, split.warnings)
-
-
-READERS = {"gkg": read_gkg, "export": read_events, "mentions": read_mentions}
-
-
-def slot_grid(start: date, end: date) -> list[datetime]:
-    """Every 15-minute slot start in [start, end), UTC."""
-    t = datetime.combine(start, time(0), tzinfo=UTC)
-    stop = datetime.combine(end, time(0), tzinfo=UTC)
-    out = []
-    while t < stop:
-        out.append(t)
-        t += timedelta(minutes=SLOT_MINUTES)
-    return out
 
 
 GAP_SCHEMA = {"kind": pl.String, "slot_at": pl.Datetime("us", "UTC"), "slot_on": pl.Date}

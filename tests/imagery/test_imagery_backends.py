@@ -46,10 +46,17 @@ def test_local_layout_lists_only_tile_months(tmp_path, facilities):
     from assets.imagery import sample
 
     sample.write(tmp_path, date(2023, 9, 1), date(2023, 12, 1), tiles=("52TFM", "52TEN"))
-    (tmp_path / "imagery" / "notes.json").write_text("{}")  # beside the layout: never listed
+    # Beside the layout: a loose item is read (it used to be dropped silently), other files are
+    # listed as skipped so they get an audit row.
+    (tmp_path / "imagery" / "notes.json").write_text("{}")
+    (tmp_path / "imagery" / "README.txt").write_text("about this bucket")
     store = LocalSourceStore(tmp_path / "imagery")
     assert s2_layout_base(store) == "sentinel-s2-l2a-cogs/"
     objects = list_imagery_objects(store, facilities, date(2023, 10, 30), date(2023, 11, 2))
+    assert [o.key for o in objects if "/" not in o.key] == ["notes.json"]
+    assert [(o.key, o.skip_reason) for o in objects.skipped] == [
+        ("README.txt", "skipped: not a recognised file name")]
+    objects = [o for o in objects if o.key != "notes.json"]
     months = {tuple(o.key.split("/")[1:6]) for o in objects}
     assert months == {("52", "T", "FM", "2023", "10"), ("52", "T", "FM", "2023", "11"),
                       ("52", "T", "EN", "2023", "10"), ("52", "T", "EN", "2023", "11")}

@@ -14,7 +14,7 @@ from assets.core.rawzone import RawZone, fetch_to_raw
 from assets.core.sources import S3SourceStore, SourceError
 from assets.imagery import sample
 from assets.imagery.backends import list_imagery_objects
-from assets.imagery.stage import stage_imagery
+from assets.imagery.scenes import scenes_in_window
 from tests.imagery.imagery_helpers import PRIVATE_BUCKET, PUBLIC_BUCKET
 
 pytestmark = pytest.mark.integration
@@ -100,7 +100,7 @@ def test_credentialed_listing_touches_only_the_facility_tiles_and_months(
     con = duckdb.connect()
     raws = fetch_to_raw(store, objects, RawZone(tmp_path / "raw"), con)
     assert all(r.source_uri.startswith(f"s3://{PRIVATE_BUCKET}/imagery/") for r in raws)
-    batch = stage_imagery(raws, facilities, start, end)
+    batch = scenes_in_window(raws, facilities, start, end)
     for r in batch.results:
         r.check_accounting()
     links = batch.related["staging.stg_imagery__scene_facilities"]
@@ -123,8 +123,15 @@ def test_store_rooted_at_the_layout_lists_the_same_prefixes(
     calls = _record_listings(store)
     objects = list_imagery_objects(store, facilities.filter(facility_id="tumangang"),
                                    date(2023, 10, 1), date(2023, 11, 1))
-    assert [c["Prefix"] for c in calls] == ["imagery/sentinel-s2-l2a-cogs/52/T/FM/2023/10/"]
+    # One delimited listing of the root (loose files beside the layout are read too), then
+    # the tile's month: never the whole bucket.
+    assert [(c["Prefix"], c.get("Delimiter")) for c in calls] == [
+        ("imagery/sentinel-s2-l2a-cogs/", "/"),
+        ("imagery/sentinel-s2-l2a-cogs/52/T/FM/2023/10/", None),
+    ]
     assert len(objects) == 6 and all(o.key.startswith("52/T/FM/2023/10/") for o in objects)
+    # The COGs beside each item are listed as skipped (an audit row each), never fetched.
+    assert len(objects.skipped) == 6 and all(o.key.endswith("/TCI.tif") for o in objects.skipped)
 
 
 def test_listing_pages_past_a_thousand_keys(buckets, seaweedfs, aws_env, facilities):

@@ -6,8 +6,11 @@ from datetime import date
 import pytest
 from shapely.geometry import shape
 
-from assets.imagery.stac import RAW_LINE_MAX, parse_stac_document
-from assets.imagery.stage import stage_imagery
+from assets.core.limits import Limits
+from assets.core.sources import LocalSourceStore
+from assets.imagery.backends import StoreLinkReader
+from assets.imagery.scenes import scenes_in_window
+from assets.imagery.stac import parse_stac_document
 from tests.imagery.imagery_helpers import facilities_frame, facility_at, raw_file
 
 # Items per real file (SOURCES.md): the catalog and its collection both reach the same 4 Items.
@@ -38,8 +41,10 @@ def test_every_real_stac_file_parses_or_is_quarantined(realdata, tmp_path):
     files = sorted((realdata / "stac").rglob("*.json"))
     assert files, "no STAC files in realdata/stac"
     raws, total = [], 0
+    # Catalog links are read through the store the files sit in, as the pipeline does.
+    reader = StoreLinkReader(LocalSourceStore(realdata / "stac"))
     for path in files:
-        doc = parse_stac_document(path.read_bytes(), str(path))
+        doc = parse_stac_document(path.read_bytes(), str(path), reader)
         assert doc.items_read >= 1 or doc.warnings, path.name
         assert all(q["reason"] for q in doc.quarantine), path.name
         if path.name in EXPECTED_ITEMS:
@@ -57,7 +62,7 @@ def test_every_real_stac_file_parses_or_is_quarantined(realdata, tmp_path):
         facility_at("greenland_site", inside.y, inside.x, 1000),
         facility_at("tumangang", 42.4217, 130.6026),
     )
-    batch = stage_imagery(raws, facilities, date(2015, 1, 1), date(2026, 1, 1))
+    batch = scenes_in_window(raws, facilities, date(2015, 1, 1), date(2026, 1, 1), reader)
     loaded = sum(r.rows_loaded for r in batch.results)
     filtered = sum(r.rows_filtered for r in batch.results)
     quarantined = sum(r.rows_quarantined for r in batch.results)
@@ -77,7 +82,10 @@ def test_static_catalog_yields_its_four_items(realdata):
     path = realdata / "stac" / "pystac-example-catalog" / "catalog.json"
     if not path.exists():
         pytest.skip(f"static catalog not found: {path}")
-    doc = parse_stac_document(path.read_bytes(), str(path))
+    recorded = []
+    reader = StoreLinkReader(LocalSourceStore(realdata / "stac"),
+                             record=lambda obj, data: recorded.append(obj.key))
+    doc = parse_stac_document(path.read_bytes(), str(path), reader)
     assert sorted(s.scene_id for s in doc.scenes) == [
         "LC80140332018166LGN00", "LC80150322018141LGN00",
         "LC80150332018189LGN00", "LC80300332018166LGN00",
@@ -85,6 +93,13 @@ def test_static_catalog_yields_its_four_items(realdata):
     assert {s.collection for s in doc.scenes} == {"landsat-8-l1"}
     assert sorted(s.line_number for s in doc.scenes) == [1, 2, 3, 4]
     assert all(s.item_href.endswith(f"{s.scene_id}.json") for s in doc.scenes)
+    # Every linked document went through the store (for the raw zone): the collection and items.
+    assert "pystac-example-catalog/landsat-8-l1/collection.json" in recorded
+    assert sum(k.endswith("LGN00.json") for k in recorded) == 4
+    # Without a reader nothing outside the document is read: the link is quarantined instead.
+    alone = parse_stac_document(path.read_bytes(), str(path))
+    assert alone.scenes == [] and len(alone.quarantine) == 1
+    assert "no link reader" in alone.quarantine[0]["reason"]
 
 
 def test_catalog_walk_resolves_relative_links_through_the_reader(realdata):
@@ -142,7 +157,9 @@ def test_bad_items_go_to_quarantine_with_index_and_reason():
     assert "invalid footprint" in reasons[4] and "outside 0-100" in reasons[5]
     assert "Point" in reasons[6]
     assert all(q["source_uri"] == "mem://fc.json" for q in doc.quarantine)
-    assert len(doc.quarantine[-1]["raw_line"]) <= RAW_LINE_MAX
+    cap = Limits().raw_line_chars
+    assert len(doc.quarantine[-1]["raw_line"]) <= cap
+    assert doc.quarantine[-1]["raw_line"].endswith("characters in all]")  # clipped, and says so
     assert json.loads(doc.quarantine[0]["raw_line"])["id"] == "a"
 
 
@@ -174,3 +191,129 @@ def test_versions_arrays_tiles_and_synthetic_flag():
     assert by_id["x-mgrs"].mgrs_tile == "05VMQ"
     assert by_id[_item()["id"]].mgrs_tile == "52TFM"
     assert first.acquired_at.isoformat() == "2023-10-05T02:16:09+00:00"
+
+
+# --- Catalog links: read inside the source store only, through the raw zone -----------------
+
+
+def _write(path, data) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
+
+
+def _catalog(hrefs: list[str]) -> dict:
+    return {"type": "Catalog", "stac_version": "1.0.0", "id": "corpus", "description": "test",
+            "links": [{"rel": "item", "href": h} for h in hrefs]}
+
+
+def test_links_that_leave_the_store_are_refused_and_quarantined(tmp_path):
+    root = tmp_path / "store"
+    _write(root / "cat" / "items" / "a.json", _item("a"))
+    for name in ("outside", "other", "third"):
+        _write(tmp_path / f"{name}.json", _item(name))
+    outside = tmp_path / "outside.json"
+    (root / "cat" / "link.json").symlink_to(outside)
+    hrefs = ["items/a.json", "../../outside.json", str(tmp_path / "other.json"),
+             f"file://{tmp_path / 'third.json'}",
+             "s3://another-bucket/x.json", "https://example.invalid/x.json", "link.json",
+             "missing.json"]
+    _write(root / "cat" / "catalog.json", _catalog(hrefs))
+    recorded = []
+    reader = StoreLinkReader(LocalSourceStore(root), lambda obj, data: recorded.append(obj.key))
+    doc = parse_stac_document((root / "cat" / "catalog.json").read_bytes(),
+                              str(root / "cat" / "catalog.json"), reader)
+    assert [s.scene_id for s in doc.scenes] == ["a"]
+    reasons = {q["line_number"]: q["reason"] for q in doc.quarantine}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7, 8]
+    assert all("refused" in reasons[n] and "leaves the source store" in reasons[n]
+               for n in (2, 3, 4, 5))  # a `..` escape, absolute paths, another bucket
+    assert "refused" in reasons[6] and "outside the source store" in reasons[6]  # https
+    assert "symbolic link" in reasons[7]
+    assert "cannot read" in reasons[8]
+    assert recorded == ["cat/items/a.json"]  # only what was read went to the raw zone
+
+
+def test_bucket_links_stay_in_the_bucket_and_prefix():
+    class Bucket:
+        uri, bucket, prefix = "s3://corpus-bucket/stac", "corpus-bucket", "stac"
+        files = {"cat/items/a.json": json.dumps(_item("a")).encode()}
+
+        def read(self, key):
+            return self.files[key]
+
+    reader = StoreLinkReader(Bucket())
+    base = "s3://corpus-bucket/stac/cat/catalog.json"
+    hrefs = ["items/a.json", "../../../elsewhere/x.json", "s3://another-bucket/stac/x.json",
+             "/stac/cat/items/a.json"]
+    doc = parse_stac_document(json.dumps(_catalog(hrefs)).encode(), base, reader)
+    assert [s.scene_id for s in doc.scenes] == ["a"]
+    assert [q["line_number"] for q in doc.quarantine] == [2, 3]
+    assert all("leaves the source store" in q["reason"] for q in doc.quarantine)
+
+
+def test_a_replay_reads_linked_items_from_the_raw_zone_alone(tmp_path, facilities):
+    """Live: the catalog is fetched, its items are read through the store and recorded. Replay:
+    the source is gone; the same listing and reader over the raw zone give the same scenes."""
+    import shutil
+
+    import duckdb
+
+    from assets.core.rawzone import ManifestStore, RawZone, fetch_to_raw, record_raw
+    from assets.imagery.backends import list_imagery_objects
+
+    root = tmp_path / "imagery"
+    square = [[[130.0, 42.0], [131.0, 42.0], [131.0, 43.0], [130.0, 43.0], [130.0, 42.0]]]
+    for n in range(3):
+        item = _item(f"scene-{n}", **{"datetime": f"2023-10-0{n + 1}T02:00:00Z"})
+        item["geometry"]["coordinates"] = square
+        _write(root / "cat" / "items" / f"scene-{n}.geojson", item)  # not listed: linked only
+    _write(root / "cat" / "catalog.json",
+           _catalog([f"items/scene-{n}.geojson" for n in range(3)]))
+    zone, con = RawZone(tmp_path / "raw"), duckdb.connect()
+
+    def record(obj, data):
+        record_raw(con, zone, obj.uri, f"imagery/{obj.key}", data)
+
+    def run(store):
+        listing = list_imagery_objects(store, facilities, date(2023, 10, 1), date(2023, 11, 1))
+        raws = fetch_to_raw(store, list(listing), zone, con, namespace="imagery")
+        batch = scenes_in_window([*raws, *listing.skipped], facilities, date(2023, 10, 1),
+                                 date(2023, 11, 1), StoreLinkReader(store, record))
+        for r in batch.results:
+            r.check_accounting()
+        return sorted(s for r in batch.results for s in r.rows["scene_id"]), batch
+
+    live, live_batch = run(LocalSourceStore(root))
+    assert live == ["scene-0", "scene-1", "scene-2"]
+    skipped = [r for r in live_batch.results if r.skipped]
+    assert [r.warnings for r in skipped] == [["skipped: not a recognised file name"]] * 3
+    shutil.rmtree(root)
+    replayed, _ = run(ManifestStore(con, zone, "imagery"))
+    assert replayed == live
+
+
+def test_footprints_outside_wgs84_are_quarantined_not_counted():
+    """Was: a footprint at longitude 500 loaded and counted as coverage."""
+    far = _item("far")
+    far["geometry"]["coordinates"] = [[[500, 42], [501, 42], [501, 43], [500, 43], [500, 42]]]
+    far["bbox"] = [500, 42, 501, 43]
+    south = _item("south")
+    south["geometry"]["coordinates"] = [[[130, -95], [131, -95], [131, -91], [130, -95]]]
+    box = _item("box")
+    box["bbox"] = [130, 42, 131, 430]
+    doc = parse_stac_document(json.dumps([far, south, box, _item("ok")]).encode(), "mem://w.json")
+    assert [s.scene_id for s in doc.scenes] == ["ok"]
+    reasons = [q["reason"] for q in doc.quarantine]
+    assert "longitude 501 outside -180..180" in reasons[0]
+    assert "latitude -95 outside -90..90" in reasons[1]
+    assert "bbox latitude outside" in reasons[2]
+
+
+def test_json_nested_too_deep_is_one_quarantine_row():
+    """Was: RecursionError out of json.loads dropped the whole source."""
+    doc = parse_stac_document(b"[" * 200_000 + b"]" * 200_000, "mem://deep.json")
+    assert doc.scenes == [] and len(doc.quarantine) == 1
+    assert doc.quarantine[0]["line_number"] == 0
+    assert "JSON nested deeper than 64 levels" in doc.quarantine[0]["reason"]
+    shallow = parse_stac_document(json.dumps([_item(nested={"a": [[[[1]]]]})]).encode(), "mem://n")
+    assert len(shallow.scenes) == 1

@@ -8,9 +8,9 @@ from datetime import date, datetime
 import polars as pl
 import pytest
 
+from assets.news.articles import news_in_window
 from assets.news.feeds import read_feed
 from assets.news.gdelt import read_events, read_gkg, read_mentions
-from assets.news.stage import stage_news
 
 WINDOW = (date(2014, 1, 1), date(2021, 1, 1))
 
@@ -32,7 +32,7 @@ def real_files(realdata, fake_raw):
 
 
 def test_every_real_row_is_accounted_for_when_nothing_matches(real_files, nowhere_facilities):
-    batches = stage_news(real_files, nowhere_facilities, *WINDOW)
+    batches = news_in_window(real_files, nowhere_facilities, *WINDOW)
     results = batches.articles.results + batches.events.results + batches.mentions.results
     assert len(results) == 3
     for r in results:
@@ -43,7 +43,7 @@ def test_every_real_row_is_accounted_for_when_nothing_matches(real_files, nowher
 
 
 def test_every_real_row_is_accounted_for_with_the_gazetteer(real_files, facilities):
-    batches = stage_news(real_files, facilities, *WINDOW)
+    batches = news_in_window(real_files, facilities, *WINDOW)
     for r in batches.articles.results + batches.events.results + batches.mentions.results:
         r.check_accounting()
         assert r.rows_read == 100
@@ -96,7 +96,7 @@ def test_translated_rows_keep_their_source_language(realdata, fake_raw, faciliti
         pl.lit("here").alias("facility_id"),
     )
     assert row["document_url"].startswith("http")
-    batch = stage_news([fake_raw("gdelt/20200318120000.translation.gkg.csv", line)], here, *WINDOW)
+    batch = news_in_window([fake_raw("gdelt/20200318120000.translation.gkg.csv", line)], here, *WINDOW)
     staged = batch.articles.results[0].rows
     assert staged.height == 1
     assert staged.row(0, named=True)["language"] == "fr"

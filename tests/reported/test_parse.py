@@ -113,12 +113,111 @@ def test_extra_fields_and_blank_lines():
     assert "10 fields, header has 9" in result.quarantine["reason"][0]
 
 
-def test_not_utf8_names_file_and_line():
-    data = (HEADER + "tumangang,2023-10-05,railcars,73,CS\xc9IS,https://e.org/a,m,,\n").encode(
-        "latin-1"
+def test_a_line_that_is_not_utf8_costs_that_line_only():
+    """Was: one Latin-1 byte quarantined the whole file (FileError). Now the line alone."""
+    data = (
+        HEADER
+        + "tumangang,2023-10-05,railcars,73,CS\xc9IS,https://e.org/a,m,,\n"
+        + "tumangang,2023-10-06,railcars,74,CSIS,https://e.org/a,m,,\n"
+    ).encode("latin-1")
+    result = parse_reported_csv(data, "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY)
+    result.check_accounting()
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    row = result.quarantine.row(0, named=True)
+    assert row["line_number"] == 2 and row["reason"].startswith("not UTF-8 (byte 0xc9")
+    assert "CS\ufffdIS" in row["raw_line"]  # shown with a replacement character
+
+
+def test_utf16_file_with_a_bom_loads():
+    text = HEADER + "tumangang,2023-10-05,railcars,73,Ça,https://e.org/a,m,,\n"
+    result = parse_reported_csv(text.encode("utf-16"), "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY)
+    assert result.rows_loaded == 1 and result.rows["source"][0] == "Ça"
+    assert "read as UTF-16" in result.warnings
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("73", 73.0), ("1234.5", 1234.5), ('"1,234"', 1234.0), ('"1,234,567.5"', 1234567.5),
+     ("1.5e3", 1500.0), ("+8", 8.0), (" 9 ", 9.0)],
+)
+def test_unambiguous_numbers_load(value, expected):
+    result = parse(HEADER + f"tumangang,2023-10-05,railcars,{value},CSIS,https://e.org/a,m,,\n")
+    assert result.rows["value"].to_list() == [expected]
+
+
+@pytest.mark.parametrize(
+    "value, reason",
+    [('"7,5"', "ambiguous"), ('"1.234,5"', "ambiguous"), ('"1,23,456"', "ambiguous"),
+     ('"12,3456"', "ambiguous"), ("1 234", "not a number"), ("NaN", "not a number"),
+     ("١٢", "not a number"), ("1e999", "not a finite number")],
+)
+def test_locale_ambiguous_numbers_are_quarantined_not_guessed(value, reason):
+    """Was: "7,5" loaded as 75 (commas stripped). Now quarantined with the reason."""
+    result = parse(HEADER + f"tumangang,2023-10-05,railcars,{value},CSIS,https://e.org/a,m,,\n")
+    assert result.rows_loaded == 0 and reason in result.quarantine["reason"][0]
+
+
+def test_repeated_column_quarantines_the_file_naming_it():
+    """Was: the last `value` column silently won."""
+    with pytest.raises(FileError, match=r"drop\.csv, line 1: column 'value' appears 2 times"):
+        parse(HEADER.rstrip("\n") + ",value\n")
+
+
+def test_unterminated_quote_does_not_swallow_the_following_rows():
+    """Was: the rest of the file was merged into notes without a word."""
+    result = parse(
+        HEADER.rstrip("\n") + ",notes\n"
+        + 'tumangang,2023-10-05,railcars,73,CSIS,https://e.org/a,m,,,"an open quote\n'
+        + "tumangang,2023-10-06,railcars,74,CSIS,https://e.org/a,m,,,\n"
+        + "khasan,2023-10-06,railcars,5,CSIS,https://e.org/a,m,,,\n"
     )
-    with pytest.raises(FileError, match=r"drop\.csv, line 2: not UTF-8"):
-        parse_reported_csv(data, "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY)
+    result.check_accounting()
+    assert result.rows["line_number"].to_list() == [3, 4]
+    row = result.quarantine.row(0, named=True)
+    assert row["line_number"] == 2 and "unterminated quote" in row["reason"]
+
+
+def test_a_field_over_the_cap_quarantines_its_row_not_the_source():
+    """Was: csv's 131,072-character limit raised and dropped the whole source."""
+    from assets.core.limits import Limits
+
+    big, huge = "x" * 200_000, "y" * 300
+    result = parse_reported_csv(
+        (HEADER.rstrip("\n") + ",notes\n"
+         + f"tumangang,2023-10-05,railcars,73,CSIS,https://e.org/a,m,,,{big}\n"
+         + f'tumangang,2023-10-06,railcars,74,CSIS,https://e.org/a,m,,,"{huge}"\n').encode(),
+        "drop.csv", FACILITIES, METRICS, *WINDOW, TODAY, limits=Limits(field_chars=250_000 // 1000),
+    )
+    assert result.rows_read == 2 and result.rows_quarantined == 2
+    assert all("field over 250 characters (column 10, notes)" in r for r in result.quarantine["reason"])
+    ok = parse(HEADER.rstrip("\n") + ",notes\n"
+               + f"tumangang,2023-10-05,railcars,73,CSIS,https://e.org/a,m,,,{big}\n")
+    assert ok.rows_loaded == 1 and len(ok.rows["notes"][0]) == 200_000  # under the 1 MiB default
+
+
+def test_a_date_out_of_range_is_quarantined_even_outside_the_window():
+    """Was: a row dated 2099 outside the window counted as filtered."""
+    result = parse(
+        HEADER + "tumangang,2099-01-01,railcars,1,CSIS,https://e.org/a,m,,\n",
+        window=(date(2023, 10, 1), date(2023, 11, 1)),
+    )
+    assert (result.rows_filtered, result.rows_quarantined) == (0, 1)
+    assert "outside 2000-01-01" in result.quarantine["reason"][0]
+
+
+def test_reported_listing_accounts_for_files_it_does_not_read(tmp_path):
+    from assets.core.sources import LocalSourceStore
+    from assets.reported.parse import list_reported_objects, reported_skipped_results
+
+    (tmp_path / "a.csv").write_text(HEADER)
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "passwd.csv").symlink_to("/etc/passwd")
+    listing = list_reported_objects(LocalSourceStore(tmp_path))
+    assert [o.key for o in listing] == ["a.csv"]
+    skipped = reported_skipped_results(listing.skipped)
+    assert [(r.rows_read, r.warnings[0].split(";")[0]) for r in skipped] == [
+        (0, "skipped: not a recognised file name"), (0, "skipped: a symbolic link")]
+    assert all(r.skipped and r.sha256 == "unread" for r in skipped)
 
 
 def test_same_row_in_two_files_is_quarantined_in_the_later_file():
