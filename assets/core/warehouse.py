@@ -1,4 +1,8 @@
-"""The DuckDB warehouse: connecting with plain-language lock errors, running SQL files, partition writes."""
+"""The warehouse on the DuckLake: the storage API every asset uses, SQL files, and partition writes.
+
+Connections, transactions and snapshots live in assets.core.lake; export and maintenance in
+assets.core.lake_admin. Both are re-exported here so callers import one module.
+"""
 
 from __future__ import annotations
 
@@ -7,50 +11,44 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import polars as pl
 
+from assets.core.lake import (  # noqa: F401  (re-exported: the warehouse's public API)
+    LAKE,
+    LakeBusyError,
+    LakeConfig,
+    WarehouseLockedError,
+    connect,
+    current_snapshot,
+    is_conflict,
+    is_retryable,
+    is_transient,
+    read_frame,
+    snapshots,
+    transact,
+)
+from assets.core.lake_admin import delete_orphans, export_lake, maintain, orphan_files  # noqa: F401
 from assets.core.parsing import ParseResult
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SQL_DIR = PROJECT_ROOT / "sql"
 
-
-class WarehouseLockedError(RuntimeError):
-    pass
-
-
-def _holder(message: str) -> str:
-    match = re.search(r"PID (\d+)", message)
-    if not match:
-        return "another process"
-    pid = match.group(1)
-    try:
-        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        cmd = ""
-    return f"process {pid}" + (f" ({cmd[:160]})" if cmd else "")
+# A schema.table name as the SQL files spell them: safe to format into a statement.
+_QUALIFIED = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")
+_FIXED_ARRAY = re.compile(r"\[\d+\]$")
 
 
-def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse. A held lock becomes a sentence naming the process that holds it."""
-    path = Path(path)
-    if read_only and not path.exists():
-        raise FileNotFoundError(
-            f"no warehouse at {path}: run `borderwatch demo` or `borderwatch materialize` first"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        con = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as exc:
-        if "lock" in str(exc).lower():
-            raise WarehouseLockedError(
-                f"the warehouse {path} is locked by {_holder(str(exc))}; "
-                "DuckDB allows one writer: wait for it to finish or stop it"
-            ) from exc
-        raise
-    con.execute("set timezone = 'UTC'")
-    return con
+def _qualified(table: str) -> str:
+    if not _QUALIFIED.match(table):
+        raise ValueError(f"not a schema.table name: {table!r}")
+    return table
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a column name: {name!r}")
+    return name
 
 
 def sql_text(relative: str) -> str:
@@ -71,15 +69,18 @@ def run_sql_file(con, relative: str, params: dict | None = None) -> None:
 
 
 def ensure_tables(con, *relatives: str) -> None:
+    """Run DDL files (create ... if not exists). On the lake a table that exists adds no snapshot."""
     for rel in relatives:
         run_sql_file(con, rel)
 
 
 def table_columns(con, table: str) -> list[str]:
-    schema, name = table.split(".")
+    """The columns of schema.table in the connection's default database (`lake` on the lake)."""
+    schema, name = _qualified(table).split(".")
     rows = con.execute(
         "select column_name from information_schema.columns "
-        "where table_schema = $s and table_name = $t order by ordinal_position",
+        "where table_catalog = current_database() and table_schema = $s and table_name = $t "
+        "order by ordinal_position",
         {"s": schema, "t": name},
     ).fetchall()
     return [r[0] for r in rows]
@@ -116,9 +117,42 @@ def _insert_frame(con, table: str, frame: pl.DataFrame) -> None:
         return
     con.register("_incoming", frame.to_arrow())
     try:
-        con.execute(f"insert into {table} by name select * from _incoming")
+        con.execute(f"insert into {_qualified(table)} by name select * from _incoming")
     finally:
         con.unregister("_incoming")
+
+
+_AUDIT_SCHEMA = {
+    "table_name": pl.String,
+    "window_start": pl.Date,
+    "window_end": pl.Date,
+    "source_uri": pl.String,
+    "sha256": pl.String,
+    "rows_read": pl.Int64,
+    "rows_loaded": pl.Int64,
+    "rows_filtered": pl.Int64,
+    "rows_quarantined": pl.Int64,
+    "warnings": pl.String,
+    "run_id": pl.String,
+}
+
+
+def check_audit(audit: pl.DataFrame) -> None:
+    """The rule sql/staging/load_audit.sql states, enforced here: DuckLake has no CHECK constraint.
+
+    rows_read = rows_loaded + rows_filtered + rows_quarantined on every row.
+    """
+    bad = audit.filter(
+        pl.col("rows_read")
+        != pl.col("rows_loaded") + pl.col("rows_filtered") + pl.col("rows_quarantined")
+    )
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise AssertionError(
+            f"load_audit accounting broken for {bad.height} file(s), e.g. {first['source_uri']}: "
+            f"rows_read={first['rows_read']} but loaded={first['rows_loaded']} + "
+            f"filtered={first['rows_filtered']} + quarantined={first['rows_quarantined']}"
+        )
 
 
 def load_partition(
@@ -132,89 +166,129 @@ def load_partition(
     rows: pl.DataFrame | None = None,
     run_id: str = "",
     related: dict[str, tuple[str, pl.DataFrame]] | None = None,
+    has_quarantine: bool | None = None,
 ) -> LoadSummary:
-    """Replace [window_start, window_end) of `table` with the parsed rows, in one transaction.
+    """Replace [window_start, window_end) of `table` with the parsed rows.
 
-    Quarantined rows are upserted on (source_uri, sha256, line_number) into quarantine.<name> and
-    one load_audit row per file is upserted, so re-running a window never duplicates anything.
-    `rows` overrides the concatenation of the results' rows. `related` maps further staging
-    tables to (date column, rows): their window is replaced in the same transaction.
+    Issues no BEGIN/COMMIT: run it inside the caller's transaction, e.g.
+    `transact(con, lambda c: load_partition(c, ...))`, so the window, its quarantine and its
+    audit rows (and whatever the caller validates afterwards) commit or roll back together.
+
+    The keys the DDL comments name hold by delete-then-insert (DuckLake has no PRIMARY KEY):
+    quarantined rows replace earlier ones on (source_uri, sha256, line_number) in
+    quarantine.<name>, and one load_audit row per file replaces any earlier one on (table_name,
+    window_start, window_end, source_uri, sha256), so re-running a window never duplicates
+    anything. Re-running a window also replaces what an earlier run of that window (or of a
+    window inside it) left in quarantine and audit, and quarantine rows of an earlier version of
+    a file read now (a fixed file's old reasons do not linger). `rows` overrides the
+    concatenation of the results' rows. `related` maps further staging tables to (date column,
+    rows): their window is replaced too. `has_quarantine` (default: when there are results)
+    says whether quarantine.<name> exists.
     """
+    table = _qualified(table)
     name = table.split(".")[1]
     for r in results:
         r.check_accounting()
     frames = [r.rows for r in results if r.rows.height]
     if rows is None:
         rows = pl.concat(frames, how="diagonal_relaxed") if frames else None
+    if has_quarantine is None:
+        has_quarantine = bool(results)
     quarantine = [
-        r.quarantine.with_columns(pl.lit(sha_by_uri[r.source_uri]).alias("sha256"))
+        r.quarantine.with_columns(
+            pl.lit(sha_by_uri[r.source_uri]).alias("sha256"),
+            pl.lit(window_start).alias("window_start"),
+            pl.lit(window_end).alias("window_end"),
+        )
         for r in results
         if r.quarantine.height
     ]
-    con.execute("begin transaction")
-    try:
-        deleted = con.execute(
-            f"delete from {table} where {date_column} >= $start and {date_column} < $end",
-            {"start": window_start, "end": window_end},
-        ).fetchone()[0]
-        if rows is not None and rows.height:
-            cols = table_columns(con, table)
-            _insert_frame(con, table, rows.select([c for c in cols if c in rows.columns]))
-        for other, (other_date, frame) in (related or {}).items():
-            con.execute(
-                f"delete from {other} where {other_date} >= $start and {other_date} < $end",
-                {"start": window_start, "end": window_end},
-            )
-            if frame.height:
-                cols = table_columns(con, other)
-                _insert_frame(con, other, frame.select([c for c in cols if c in frame.columns]))
-        if quarantine:
-            q = pl.concat(quarantine, how="vertical_relaxed").unique(
-                subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
-            )
-            con.register("_quarantine", q.to_arrow())
+    audit = pl.DataFrame(
+        [
+            {
+                "table_name": table,
+                "window_start": window_start,
+                "window_end": window_end,
+                "source_uri": r.source_uri,
+                "sha256": sha_by_uri[r.source_uri],
+                "rows_read": r.rows_read,
+                "rows_loaded": r.rows_loaded,
+                "rows_filtered": r.rows_filtered,
+                "rows_quarantined": r.rows_quarantined,
+                "warnings": "; ".join(r.warnings) or None,
+                "run_id": run_id,
+            }
+            for r in results
+        ],
+        schema=_AUDIT_SCHEMA,
+    )
+    check_audit(audit)
+    window = {"start": window_start, "end": window_end}
+    deleted = con.execute(
+        f"delete from {table} where {_ident(date_column)} >= $start and {_ident(date_column)} < $end",
+        window,
+    ).fetchone()[0]
+    if rows is not None and rows.height:
+        cols = table_columns(con, table)
+        _insert_frame(con, table, rows.select([c for c in cols if c in rows.columns]))
+    for other, (other_date, frame) in (related or {}).items():
+        con.execute(
+            f"delete from {_qualified(other)} where {_ident(other_date)} >= $start "
+            f"and {_ident(other_date)} < $end",
+            window,
+        )
+        if frame.height:
+            cols = table_columns(con, other)
+            _insert_frame(con, other, frame.select([c for c in cols if c in frame.columns]))
+    if has_quarantine:
+        con.execute(
+            f"delete from quarantine.{name} where window_start >= $start and window_end <= $end",
+            window,
+        )
+        versions = pl.DataFrame(
+            [(r.source_uri, sha_by_uri[r.source_uri]) for r in results],
+            schema={"source_uri": pl.String, "sha256": pl.String},
+            orient="row",
+        )
+        if versions.height:
+            con.register("_versions", versions.to_arrow())
+            try:
+                con.execute(
+                    f"""
+                    delete from quarantine.{name} where source_uri in
+                        (select source_uri from _versions)
+                        and (source_uri, sha256) not in (select (source_uri, sha256) from _versions)
+                    """
+                )
+            finally:
+                con.unregister("_versions")
+    if quarantine:
+        q = pl.concat(quarantine, how="vertical_relaxed").unique(
+            subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
+        )
+        con.register("_quarantine", q.to_arrow())
+        try:
             con.execute(
                 f"""
                 delete from quarantine.{name} where (source_uri, sha256, line_number) in
                     (select (source_uri, sha256, line_number) from _quarantine);
                 insert into quarantine.{name} by name
-                    select source_uri, sha256, line_number, raw_line, reason from _quarantine;
+                    select source_uri, sha256, line_number, raw_line, reason, window_start,
+                        window_end
+                    from _quarantine;
                 """
             )
+        finally:
             con.unregister("_quarantine")
-        audit = pl.DataFrame(
-            [
-                {
-                    "table_name": table,
-                    "window_start": window_start,
-                    "window_end": window_end,
-                    "source_uri": r.source_uri,
-                    "sha256": sha_by_uri[r.source_uri],
-                    "rows_read": r.rows_read,
-                    "rows_loaded": r.rows_loaded,
-                    "rows_filtered": r.rows_filtered,
-                    "rows_quarantined": r.rows_quarantined,
-                    "warnings": "; ".join(r.warnings) or None,
-                    "run_id": run_id,
-                }
-                for r in results
-            ],
-            schema={
-                "table_name": pl.String,
-                "window_start": pl.Date,
-                "window_end": pl.Date,
-                "source_uri": pl.String,
-                "sha256": pl.String,
-                "rows_read": pl.Int64,
-                "rows_loaded": pl.Int64,
-                "rows_filtered": pl.Int64,
-                "rows_quarantined": pl.Int64,
-                "warnings": pl.String,
-                "run_id": pl.String,
-            },
+    if has_quarantine:
+        con.execute(
+            "delete from staging.load_audit where table_name = $table "
+            "and window_start >= $start and window_end <= $end",
+            {**window, "table": table},
         )
-        if audit.height:
-            con.register("_audit", audit.to_arrow())
+    if audit.height:
+        con.register("_audit", audit.to_arrow())
+        try:
             con.execute(
                 """
                 delete from staging.load_audit where (table_name, window_start, window_end, source_uri, sha256)
@@ -222,11 +296,8 @@ def load_partition(
                 insert into staging.load_audit by name select * from _audit;
                 """
             )
+        finally:
             con.unregister("_audit")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
     return LoadSummary(
         table=table,
         window_start=window_start,
@@ -251,3 +322,50 @@ def preview_markdown(con, query: str, params: dict | None = None, limit: int = 1
         "| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.iter_rows()
     ]
     return "\n".join([head, sep, *body])
+
+
+def migrate_legacy(legacy: str | Path, config: LakeConfig) -> dict[str, int]:
+    """Copy every table of an earlier version's single-file warehouse into the lake, in one
+    transaction; returns rows per table. Fixed-size arrays (DOUBLE[4]) become lists, which is
+    what the lake's DDL declares."""
+    import duckdb
+
+    source = duckdb.connect(str(legacy), read_only=True)
+    try:
+        tables = source.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE' order by 1, 2"
+        ).fetchall()
+        frames = {
+            f"{schema}.{name}": source.execute(
+                f"select * from {_qualified(f'{schema}.{name}')}"
+            ).arrow()
+            for schema, name in tables
+        }
+    finally:
+        source.close()
+    con = connect(config)
+    try:
+
+        def copy(con) -> dict[str, int]:
+            counts = {}
+            for table, frame in frames.items():
+                schema = table.split(".")[0]
+                con.execute(f"create schema if not exists {_ident(schema)}")
+                con.register("_legacy", frame)
+                columns = con.execute("describe select * from _legacy").fetchall()
+                # Types come from DuckDB's own description of the legacy table, not from a user.
+                select = ", ".join(
+                    f"cast({_ident(c)} as {_FIXED_ARRAY.sub('[]', t)}) as {_ident(c)}"
+                    for c, t, *_ in columns
+                )
+                con.execute(
+                    f"create or replace table {_qualified(table)} as select {select} from _legacy"
+                )
+                con.unregister("_legacy")
+                counts[table] = frame.num_rows
+            return counts
+
+        return transact(con, copy)
+    finally:
+        con.close()

@@ -1,4 +1,6 @@
 -- Rows of staging.stg_news__articles that could not be loaded: the file, the line (feeds: item index), the raw text and why.
+-- Key: (source_uri, sha256, line_number). DuckLake has no PRIMARY KEY: load_partition deletes
+-- the rows with those keys, then inserts, in the writer's transaction.
 create schema if not exists quarantine;
 create table if not exists quarantine.stg_news__articles (
     source_uri varchar not null,
@@ -6,5 +8,6 @@ create table if not exists quarantine.stg_news__articles (
     line_number bigint not null,  -- 1-based line or item index; 0 when the whole file failed
     raw_line varchar,
     reason varchar not null,
-    primary key (source_uri, sha256, line_number)
+    window_start date not null,     -- the load window that found it; re-running that window
+    window_end date not null        -- (or one holding it) replaces its rows
 );

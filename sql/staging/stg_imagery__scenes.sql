@@ -10,7 +10,7 @@ create table if not exists staging.stg_imagery__scenes (
     cloud_cover double,                 -- eo:cloud_cover in percent; null when the item has none (radar)
     gsd double,                         -- metres
     footprint_wkt varchar not null,     -- the item's geometry (lon/lat), valid (Multi)Polygon
-    bbox double[4],                     -- west, south, east, north
+    bbox double[],                      -- west, south, east, north: always 4 numbers (DuckLake has no fixed-size arrays)
     mgrs_tile varchar,                  -- e.g. 52TFM, when the item tells
     item_href varchar,                  -- the item's self link, else where it was read
     source_uri varchar not null,

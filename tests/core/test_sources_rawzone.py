@@ -10,7 +10,7 @@ import pytest
 from assets.core.parsing import ParseResult, quarantine_frame
 from assets.core.rawzone import RawZone, fetch_to_raw, raw_files_from_manifest
 from assets.core.sources import LocalSourceStore, S3SourceStore, SourceError, open_source_store
-from assets.core.warehouse import WarehouseLockedError, connect, ensure_tables, load_partition
+from assets.core.warehouse import LakeConfig, connect, ensure_tables, load_partition, transact
 
 
 def test_local_store_lists_recursively_sorted_and_skips_hidden(tmp_path):
@@ -19,9 +19,37 @@ def test_local_store_lists_recursively_sorted_and_skips_hidden(tmp_path):
     (tmp_path / "reported" / "b" / "a.csv").write_text("a")
     (tmp_path / "reported" / ".hidden").write_text("h")
     store = LocalSourceStore(tmp_path)
-    assert [o.key for o in store.list("reported/")] == ["reported/b/a.csv", "reported/z.csv"]
+    listed = list(store.list("reported/"))
+    assert [o.key for o in listed if not o.skip_reason] == ["reported/b/a.csv", "reported/z.csv"]
+    # Was: hidden files vanished from the listing. Now listed as skipped, so audited, not read.
+    assert [(o.key, o.skip_reason.split(" (")[0]) for o in listed if o.skip_reason] == [
+        ("reported/.hidden", "skipped: a hidden file or folder")]
     assert store.read("reported/z.csv") == b"z"
     assert list(LocalSourceStore(tmp_path / "missing").list()) == []
+
+
+def test_local_store_lists_symlinks_as_skipped_and_never_reads_them(tmp_path):
+    """A link in a source folder once copied /etc/passwd into the raw zone."""
+    src = tmp_path / "src"
+    (src / "reported").mkdir(parents=True)
+    (src / "reported" / "ok.csv").write_text("ok")
+    (src / "reported" / "passwd.csv").symlink_to("/etc/passwd")
+    (src / "reported" / "etc").symlink_to("/etc")
+    (tmp_path / "secret.csv").write_text("secret")
+    (src / "reported" / "inside.csv").symlink_to(src / "reported" / "ok.csv")
+    store = LocalSourceStore(src)
+    listed = {o.key: o.skip_reason for o in store.list("reported/")}
+    assert listed["reported/ok.csv"] is None
+    for key in ("reported/passwd.csv", "reported/etc/", "reported/inside.csv"):
+        assert listed[key].startswith("skipped: a symbolic link"), key
+    assert not any(k.startswith("reported/etc/") and k != "reported/etc/" for k in listed)
+    for key in ("reported/passwd.csv", "reported/etc/passwd", "reported/inside.csv",
+                "reported/../../secret.csv", "../secret.csv"):
+        with pytest.raises(SourceError, match="refused"):
+            store.read(key)
+    objects, prefixes = store.list_level("reported/")
+    assert prefixes == [] and {o.key for o in objects if o.skip_reason} == {
+        "reported/passwd.csv", "reported/etc/", "reported/inside.csv"}
 
 
 def test_local_read_error_names_the_file(tmp_path):
@@ -94,24 +122,27 @@ def _result(uri, days, bad_lines=()):
 
 
 def test_load_partition_is_idempotent_and_audited(tmp_path):
-    con = connect(tmp_path / "w.duckdb")
+    con = connect(LakeConfig.embedded(tmp_path))
     ensure_tables(con, "staging/load_audit.sql")
     con.execute("create table staging.t (day date, v bigint)")
     con.execute(
         "create schema quarantine; create table quarantine.t (source_uri varchar, sha256 varchar, "
-        "line_number bigint, raw_line varchar, reason varchar, primary key (source_uri, sha256, line_number))"
+        "line_number bigint, raw_line varchar, reason varchar, window_start date, window_end date)"
     )
     con.execute("insert into staging.t values ('2020-12-31', 99)")  # outside: must survive
     days = [date(2021, 1, 1), date(2021, 1, 2)]
     for _ in range(2):
-        load_partition(
+        transact(
             con,
-            "staging.t",
-            "day",
-            date(2021, 1, 1),
-            date(2021, 1, 3),
-            [_result("f.csv", days, bad_lines=[7])],
-            {"f.csv": "abc"},
+            lambda c: load_partition(
+                c,
+                "staging.t",
+                "day",
+                date(2021, 1, 1),
+                date(2021, 1, 3),
+                [_result("f.csv", days, bad_lines=[7])],
+                {"f.csv": "abc"},
+            ),
         )
     assert con.execute("select count(*) from staging.t").fetchone()[0] == 3
     assert con.execute("select count(*) from quarantine.t").fetchone()[0] == 1
@@ -121,20 +152,52 @@ def test_load_partition_is_idempotent_and_audited(tmp_path):
     assert audit == [(3, 2, 1)]
 
 
+def test_rerunning_a_window_after_a_fix_replaces_its_quarantine_and_audit(tmp_path):
+    con = connect(LakeConfig.embedded(tmp_path))
+    ensure_tables(con, "staging/load_audit.sql")
+    con.execute("create table staging.t (day date, v bigint)")
+    con.execute(
+        "create schema quarantine; create table quarantine.t (source_uri varchar, sha256 varchar, "
+        "line_number bigint, raw_line varchar, reason varchar, window_start date, window_end date)"
+    )
+    days = [date(2021, 1, 1), date(2021, 1, 2)]
+    window = (date(2021, 1, 1), date(2021, 1, 3))
+
+    def load(result, sha):
+        transact(
+            con, lambda c: load_partition(c, "staging.t", "day", *window, [result], {"f.csv": sha})
+        )
+
+    load(_result("f.csv", days, bad_lines=[7]), "version-1")  # line 7 is bad
+    assert con.execute("select count(*) from quarantine.t").fetchone()[0] == 1
+    load(_result("f.csv", [*days, date(2021, 1, 2)]), "version-2")  # fixed: line 7 loads now
+    assert con.execute("select count(*) from quarantine.t").fetchone()[0] == 0
+    audit = con.execute(
+        "select sha256, rows_read, rows_loaded, rows_quarantined from staging.load_audit"
+    ).fetchall()
+    assert audit == [("version-2", 3, 3, 0)]
+    # A smaller window inside a bigger one: the bigger run's rows for other days stay.
+    load(_result("f.csv", days, bad_lines=[7]), "version-3")
+    transact(
+        con,
+        lambda c: load_partition(
+            c, "staging.t", "day", date(2021, 1, 1), date(2021, 1, 2),
+            [_result("f.csv", days[:1])], {"f.csv": "version-3"},
+        ),
+    )  # fmt: skip
+    rows = con.execute("select window_start, window_end from quarantine.t").fetchall()
+    assert rows == [(date(2021, 1, 1), date(2021, 1, 3))]
+    assert con.execute("select count(*) from staging.load_audit").fetchone()[0] == 2
+
+
 def test_bad_accounting_is_refused(tmp_path):
-    con = connect(tmp_path / "w.duckdb")
+    con = connect(LakeConfig.embedded(tmp_path))
     result = _result("f.csv", [date(2021, 1, 1)])
     result.rows_read = 5
     with pytest.raises(AssertionError, match="rows_read=5"):
         load_partition(
             con, "staging.t", "day", date(2021, 1, 1), date(2021, 1, 2), [result], {"f.csv": "a"}
         )
-
-
-def test_locked_warehouse_names_the_holder(tmp_path, lock_holder):
-    with lock_holder(tmp_path / "w.duckdb") as pid:
-        with pytest.raises(WarehouseLockedError, match=rf"locked by process {pid}"):
-            connect(tmp_path / "w.duckdb")
 
 
 def test_manifest_store_lists_what_was_fetched_relative_to_its_namespace(tmp_path):
