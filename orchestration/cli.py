@@ -27,17 +27,15 @@ def _date_arg(name: str, value: str) -> str:
 
 
 def _check_range(start: str, end: str) -> None:
-    from orchestration.partitions import PARTITIONS_START
+    from orchestration.kit.partitions import PARTITIONS_START
 
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
     if start < PARTITIONS_START:
         raise UsageError(f"--start {start} is before the first partition, {PARTITIONS_START}")
     today = date.today().isoformat()
-    if end >= today:
-        raise UsageError(
-            f"--end {end} must be before today ({today}): the last partition is yesterday"
-        )
+    if end > today:
+        raise UsageError(f"--end {end} is after today ({today}): there is no partition for it yet")
 
 
 def _print_table(df, max_rows: int = 50) -> None:
@@ -54,33 +52,39 @@ def _print_table(df, max_rows: int = 50) -> None:
         print(df)
 
 
-def _root_cause(error) -> str:
-    """The innermost error of a failed step: our own sentence, not Dagster's wrapper."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    if not error.message:
-        return error.cls_name
-    # Dagster prefixes the exception's module and class: the sentence is what follows.
-    return re.sub(r"^[\w.]+(Error|Exception): ", "", error.message.strip().splitlines()[0])
+def _step_failure(data) -> str:
+    """A failed step in words: a Failure's own description (e.g. every failed expectation of a
+    blocked write), else the innermost error's sentence."""
+    user = getattr(data, "user_failure_data", None)
+    if user is not None and user.description:
+        return user.description
+    from orchestration.kit.sensors import root_cause
+
+    return root_cause(data.error)
 
 
-def materialize(start: str, end: str, replay: bool = False, selection: str | None = None) -> bool:
+def materialize(
+    start: str,
+    end: str,
+    replay: bool = False,
+    selection: str | None = None,
+    log_level: str = "INFO",
+) -> bool:
     """Materialise the graph over [start, end] (inclusive days) in one run on the shipped instance."""
     import dagster as dg
 
-    from orchestration import settings
-
-    paths = settings.home_paths()
-    settings.prepare_instance(paths)
-    from orchestration.definitions import defs
-    from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, all_assets_job
-    from orchestration.resources import Borderwatch
+    from orchestration.kit.instance import prepare_instance
+    from orchestration.kit.jobs import RANGE_END_TAG, RANGE_START_TAG, all_assets_job
+    from orchestration.kit.progress import progress_logger
+    from orchestration.kit.resource import Borderwatch
+    from orchestration.kit.runs import IN_PROGRESS, process_tags, release_dead_runs
 
     resource = Borderwatch.from_env(replay=replay)
-    # Fail before the run starts, in one sentence, if another process holds the warehouse.
-    from assets.core.warehouse import connect
+    paths = resource.paths
+    prepare_instance(paths)
+    from orchestration.definitions import defs
 
-    connect(paths.warehouse).close()
+    lake = resource.lake()
     if selection and re.fullmatch(r"[\w\s,]+", selection):
         # A plain list of asset keys; anything else is Dagster's selection syntax.
         selection = dg.AssetSelection.assets(*re.split(r"[\s,]+", selection.strip()))
@@ -91,13 +95,16 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
         flush=True,
     )
     print(
-        f"borderwatch: warehouse {paths.warehouse}; Dagster instance {paths.dagster_home}",
+        f"borderwatch: lake: {lake.describe()}; Dagster instance {paths.dagster_home}",
         flush=True,
     )
     started = time.monotonic()
     # The project's one job, with this command's resource settings: runs show as borderwatch_all.
     job = dg.Definitions(
-        assets=all_assets, jobs=[all_assets_job], resources={"borderwatch": resource}
+        assets=all_assets,
+        jobs=[all_assets_job],
+        resources={"borderwatch": resource},
+        loggers={"progress": progress_logger},
     ).resolve_job_def(all_assets_job.name)
     keys = None
     if selection is not None:
@@ -105,17 +112,42 @@ def materialize(start: str, end: str, replay: bool = False, selection: str | Non
             selection = dg.AssetSelection.from_string(selection)
         keys = list(selection.resolve(defs.resolve_asset_graph()))
     with dg.DagsterInstance.get() as instance:
+        dead_runs = release_dead_runs(instance)
+        for dead in dead_runs:
+            print(
+                f"borderwatch: run {dead.run_id} had died with its process (pid {dead.pid}): "
+                f"marked it failed and freed {dead.slots} pool slot(s)",
+                flush=True,
+            )
+        if dead_runs and not instance.get_runs(dg.RunsFilter(statuses=IN_PROGRESS), limit=1):
+            # No writer is left: files a killed run wrote but never committed can go now.
+            from datetime import timedelta
+
+            from assets.core.warehouse import connect, delete_orphans
+
+            con = connect(lake)
+            try:
+                removed = delete_orphans(con, older_than=timedelta(0))
+            finally:
+                con.close()
+            if removed:
+                print(f"borderwatch: removed {len(removed)} uncommitted lake file(s)", flush=True)
         result = job.execute_in_process(
             instance=instance,
             asset_selection=keys,
-            tags={RANGE_START_TAG: start, RANGE_END_TAG: end, "borderwatch/command": "cli"},
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            tags={
+                RANGE_START_TAG: start,
+                RANGE_END_TAG: end,
+                "borderwatch/command": "cli",
+                **process_tags(),
+            },
+            run_config={"loggers": {"progress": {"config": {"log_level": log_level}}}},
             raise_on_error=False,
         )
     took = time.monotonic() - started
     if not result.success:
         failures = [
-            f"{e.step_key}: {_root_cause(e.event_specific_data.error)}"
+            f"{e.step_key}: {_step_failure(e.event_specific_data)}"
             for e in result.all_events
             if e.is_step_failure and e.event_specific_data and e.event_specific_data.error
         ]
@@ -153,10 +185,11 @@ def show_demo_result() -> None:
     import polars as pl
 
     from assets.core.warehouse import connect
-    from orchestration import settings
+    from orchestration.kit.resource import Borderwatch
 
-    paths = settings.home_paths()
-    con = connect(paths.warehouse, read_only=True)
+    resource = Borderwatch.from_env()
+    paths, lake = resource.paths, resource.lake()
+    con = connect(lake, read_only=True)
     try:
         anomalies = _query_file(con, "anomalous_observations.sql").sort("observed_on")
         print("\nAnomalous observations (sql/queries/anomalous_observations.sql):")
@@ -197,7 +230,7 @@ def show_demo_result() -> None:
     finally:
         con.close()
     report = paths.report / "index.html"
-    print(f"\nWarehouse: {paths.warehouse}")
+    print(f"\nWarehouse: {lake.describe()}")
     print(
         'Try:  uv run borderwatch query "select * from curated.activity_baselines where is_anomaly"'
     )
@@ -215,34 +248,135 @@ def _typed(value: str):
     return value
 
 
-def query(text: str, params: list[str]) -> None:
-    from assets.core.warehouse import connect
-    from orchestration import settings
+def _as_of(value: str | None):
+    """--as-of: a snapshot id (digits) or a date / ISO timestamp (UTC when no offset is given)."""
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--as-of {value!r} is neither a snapshot id nor a date or timestamp "
+            "(e.g. 42, 2023-10-06 or 2023-10-06T08:00:00)"
+        ) from None
+
+
+def query(
+    text: str,
+    params: list[str],
+    as_of: str | None = None,
+    fmt: str = "table",
+    out: str | None = None,
+) -> None:
+    from assets.core.export import write_frame
+    from assets.core.warehouse import read_frame
+    from orchestration.kit.resource import Borderwatch
 
     path = Path(text)
     sql = path.read_text(encoding="utf-8") if text.endswith(".sql") and path.exists() else text
     if text.endswith(".sql") and not path.exists():
         raise UsageError(f"no such SQL file: {text}")
+    if fmt == "parquet" and not out:
+        raise UsageError("--format parquet needs --out FILE")
     bound = {}
     for item in params:
         if "=" not in item:
             raise UsageError(f"--param {item!r} must look like name=value")
         key, value = item.split("=", 1)
         bound[key] = _typed(value)
-    con = connect(settings.home_paths().warehouse, read_only=True)
+    snapshot = _as_of(as_of)
+    with Borderwatch.from_env().connect(read_only=True, as_of=snapshot) as con:
+        # A catalog busy with a run's commit answers on a retry: readers never block runs.
+        df = read_frame(con, sql, bound)
+    write_frame(df, fmt, Path(out) if out else None, max_rows=200)
+    if fmt == "table" and not out:
+        print(f"({df.height} row{'s' if df.height != 1 else ''})")
+    elif out:
+        print(f"borderwatch: {df.height} row(s) written to {out}", file=sys.stderr)
+
+
+def export(out: str | None, as_of: str | None, geojson: str | None) -> None:
+    """Every table as Parquet plus one self-contained .duckdb file, with sha256 sums; or the
+    facilities and the footprints covering them as GeoJSON."""
+    from assets.core.warehouse import export_lake
+    from orchestration.kit.resource import Borderwatch
+
+    resource = Borderwatch.from_env()
+    snapshot = _as_of(as_of)
+    if geojson:
+        from assets.core.export import facilities_geojson, geojson_text
+        from assets.core.warehouse import read_frame, sql_text
+
+        with resource.connect(read_only=True, as_of=snapshot) as con:
+            facilities = read_frame(con, "select * from curated.facilities order by facility_id")
+            scenes = read_frame(con, sql_text("queries/scene_footprints.sql"))
+        Path(geojson).write_text(
+            geojson_text(facilities_geojson(facilities, scenes)), encoding="utf-8"
+        )
+        print(
+            f"borderwatch: {facilities.height} facilities and {scenes.height} scene footprint(s) "
+            f"written to {geojson}"
+        )
+        if out is None:
+            return
+    target = Path(out) if out else resource.paths.home / "export"
+    done = export_lake(resource.lake(), target, as_of=snapshot)
+    print(
+        f"borderwatch: every table exported to {done} (Parquet, borderwatch.duckdb, "
+        "MANIFEST.sha256)"
+    )
+
+
+def migrate() -> None:
+    """Copy an earlier version's single-file warehouse (borderwatch.duckdb) into the lake."""
+    from assets.core.warehouse import migrate_legacy
+    from orchestration.kit.resource import Borderwatch
+
+    resource = Borderwatch.from_env()
+    legacy = resource.paths.legacy_warehouse
+    if not legacy.exists():
+        raise UsageError(
+            f"no single-file warehouse at {legacy}: nothing to migrate (to rebuild from the raw "
+            "zone instead, run `borderwatch replay --start ... --end ...`)"
+        )
+    copied = migrate_legacy(legacy, resource.lake())
+    for table, rows in copied.items():
+        print(f"  {table}: {rows} rows")
+    print(
+        f"borderwatch: {len(copied)} tables copied from {legacy} into the lake; the file is left "
+        "as it was (delete it when you no longer need it)"
+    )
+
+
+def report(out: str | None) -> None:
+    """Write the HTML report from the warehouse; print where it is."""
+    from assets.core.warehouse import connect
+    from assets.indicators.report import build_report
+    from orchestration.kit.resource import Borderwatch
+
+    resource = Borderwatch.from_env()
+    target = Path(out).resolve() if out else resource.paths.report / "index.html"
+    con = connect(resource.lake(), read_only=True)
     try:
-        df = con.execute(sql, bound).pl()
+        result = build_report(con, target)
     finally:
         con.close()
-    _print_table(df, max_rows=200)
-    print(f"({df.height} row{'s' if df.height != 1 else ''})")
+    print(
+        f"borderwatch: report for {len(result.facilities)} facilities and "
+        f"{result.n_alerts} alert(s) written to {result.path}"
+    )
 
 
 def ui(port: int) -> None:
-    from orchestration import settings
+    from orchestration.kit.instance import prepare_instance
+    from orchestration.kit.resource import Borderwatch
 
-    paths = settings.home_paths()
-    settings.prepare_instance(paths)
+    paths = Borderwatch.from_env().paths
+    prepare_instance(paths)
     os.environ.setdefault("TMPDIR", str(paths.home / "tmp"))
     Path(os.environ["TMPDIR"]).mkdir(parents=True, exist_ok=True)
     from assets.core.warehouse import PROJECT_ROOT
@@ -261,29 +395,117 @@ def ui(port: int) -> None:
     os.execvp(args[0], args)
 
 
+COMMANDS = {
+    "demo": (
+        "build the warehouse from the bundled sample and show the story",
+        f"Build the warehouse from the bundled sample ({DEMO_START} .. {DEMO_END}) in one "
+        "Dagster run, then print the anomalies, the alert, the scenes and the news around them.",
+        "uv run borderwatch demo",
+    ),
+    "materialize": (
+        "materialise the graph over a day range in one run",
+        "Materialise every asset (or a selection) over a day range, inclusive, in one run on the "
+        "project's Dagster instance.",
+        "uv run borderwatch materialize --start 2023-10-01 --end 2023-10-10\n"
+        "  uv run borderwatch materialize --start 2023-10-01 --end 2023-10-10 "
+        "--select 'key:stg_reported__observations+'",
+    ),
+    "replay": (
+        "rebuild a day range from the raw zone alone",
+        "Rebuild a day range from the raw zone alone: no source store, no network.",
+        "uv run borderwatch replay --start 2018-01-01 --end 2024-06-30",
+    ),
+    "query": (
+        "run read-only SQL on the warehouse",
+        "Run read-only SQL (text, or a .sql file) on the lake and print the result, or write it "
+        "as CSV, JSON or Parquet; --as-of answers from an earlier snapshot.",
+        'uv run borderwatch query "select * from curated.alerts"\n'
+        "  uv run borderwatch query sql/queries/facility_history.sql "
+        "--param facility_id=tumangang --param metric=railcars\n"
+        '  uv run borderwatch query "select * from curated.alerts" --as-of 2023-10-06T08:00:00\n'
+        '  uv run borderwatch query "select * from curated.observations" --format csv --out obs.csv',
+    ),
+    "report": (
+        "write the offline HTML report",
+        "Write the offline HTML report (charts, alerts, evidence) from the warehouse.",
+        "uv run borderwatch report --out /tmp/borderwatch-report.html",
+    ),
+    "export": (
+        "write every table as Parquet and one .duckdb file",
+        "Write every table (curated, staging, quarantine, audit, raw manifest) as Parquet plus "
+        "one self-contained borderwatch.duckdb with the same schemas and names, and a "
+        "MANIFEST.sha256; or, with --geojson, the facilities, their areas and the footprints of "
+        "the scenes covering them.",
+        "uv run borderwatch export --out /tmp/borderwatch-export\n"
+        "  uv run borderwatch export --as-of 2023-10-06T08:00:00 --out /tmp/as-of-6-october\n"
+        "  uv run borderwatch export --geojson /tmp/facilities.geojson",
+    ),
+    "migrate": (
+        "copy an earlier single-file warehouse into the lake",
+        "Copy every table of an earlier version's $BORDERWATCH_HOME/borderwatch.duckdb into the "
+        "lake, once, leaving the file as it was.",
+        "uv run borderwatch migrate",
+    ),
+    "ui": (
+        "start the Dagster UI on the project's instance",
+        "Start the Dagster UI (dagster dev, with its daemon) on the project's instance.",
+        "uv run borderwatch ui --port 3000",
+    ),
+    "config": (
+        "show the settings in force",
+        "Show every setting in force, its environment variable and what it means.",
+        "BORDERWATCH_CLEAR_CLOUD_MAX=10 uv run borderwatch config",
+    ),
+}
+
+
+def _verbosity() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="say more: every step event and debug lines"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", help="say only warnings, errors and the result"
+    )
+    return common
+
+
+def _command(sub, name: str) -> argparse.ArgumentParser:
+    summary, description, example = COMMANDS[name]
+    return sub.add_parser(
+        name,
+        parents=[_verbosity()],
+        help=summary,
+        description=description,
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="borderwatch",
         description="Monitor cross-border logistics from open sources: imagery indexes, reported "
-        "counts and news metadata in one validated DuckDB warehouse.",
+        "counts and news metadata in one validated warehouse.",
+        epilog="example:\n  uv run borderwatch demo\n  uv run borderwatch COMMAND --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser(
-        "demo",
-        help=f"build the warehouse from the bundled sample ({DEMO_START} .. {DEMO_END}) and show the anomalies",
-    )
-    m = sub.add_parser("materialize", help="materialise every asset over a day range in one run")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _command(sub, "demo")
+    m = _command(sub, "materialize")
     m.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
     m.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
     m.add_argument(
         "--select",
         default=None,
-        help="asset keys (comma-separated) or a Dagster selection, e.g. 'key:stg_reported__observations+'",
+        help="asset keys (comma-separated) or a Dagster selection such as "
+        "'key:stg_reported__observations+' (the asset and everything downstream of it)",
     )
-    r = sub.add_parser("replay", help="rebuild from the raw zone alone, with no network")
-    r.add_argument("--start", required=True)
-    r.add_argument("--end", required=True)
-    q = sub.add_parser("query", help="run read-only SQL (text or a .sql file) on the warehouse")
+    r = _command(sub, "replay")
+    r.add_argument("--start", required=True, help="first day, YYYY-MM-DD")
+    r.add_argument("--end", required=True, help="last day (inclusive), YYYY-MM-DD")
+    q = _command(sub, "query")
     q.add_argument(
         "sql",
         help="SQL text, or the path of a .sql file such as sql/queries/anomalous_observations.sql",
@@ -291,13 +513,37 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument(
         "--param", action="append", default=[], help="bound parameter name=value (repeatable)"
     )
-    rep = sub.add_parser("report", help="write the HTML report from the warehouse")
+    q.add_argument(
+        "--as-of",
+        default=None,
+        help="answer from an earlier lake snapshot: its id, or a date or timestamp (UTC)",
+    )
+    q.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "parquet"],
+        default="table",
+        help="output format (default table)",
+    )
+    q.add_argument("--out", default=None, help="write to this file instead of the terminal")
+    e = _command(sub, "export")
+    e.add_argument("--out", default=None, help="folder to write (default $BORDERWATCH_HOME/export)")
+    e.add_argument(
+        "--as-of", default=None, help="export an earlier snapshot: its id, or a date or timestamp"
+    )
+    e.add_argument(
+        "--geojson",
+        default=None,
+        metavar="FILE",
+        help="write the facilities, their areas and the scene footprints covering them as GeoJSON",
+    )
+    _command(sub, "migrate")
+    rep = _command(sub, "report")
     rep.add_argument(
         "--out", default=None, help="output file (default $BORDERWATCH_HOME/report/index.html)"
     )
-    u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on the project's instance")
-    u.add_argument("--port", type=int, default=3000)
-    sub.add_parser("config", help="show the configuration and where it comes from")
+    u = _command(sub, "ui")
+    u.add_argument("--port", type=int, default=3000, help="port on 127.0.0.1 (default 3000)")
+    _command(sub, "config")
     return parser
 
 
@@ -307,9 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message=".*is currently in beta.*")
     warnings.filterwarnings("ignore", message=".*is currently in preview.*")
     args = build_parser().parse_args(argv)
+    level = "DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO"
     try:
         if args.command == "demo":
-            if not materialize(DEMO_START, DEMO_END):
+            if not materialize(DEMO_START, DEMO_END, log_level=level):
                 return 1
             show_demo_result()
         elif args.command in {"materialize", "replay"}:
@@ -317,29 +564,38 @@ def main(argv: list[str] | None = None) -> int:
             end = _date_arg("--end", args.end)
             _check_range(start, end)
             ok = materialize(
-                start, end, replay=args.command == "replay", selection=getattr(args, "select", None)
+                start,
+                end,
+                replay=args.command == "replay",
+                selection=getattr(args, "select", None),
+                log_level=level,
             )
             return 0 if ok else 1
         elif args.command == "query":
-            query(args.sql, args.param)
+            query(args.sql, args.param, args.as_of, args.format, args.out)
+        elif args.command == "export":
+            export(args.out, args.as_of, args.geojson)
+        elif args.command == "migrate":
+            migrate()
         elif args.command == "report":
-            from orchestration.reporting import write_report
-
-            print(write_report(args.out))
+            report(args.out)
         elif args.command == "ui":
             ui(args.port)
         elif args.command == "config":
-            from orchestration import settings
+            from orchestration.kit.resource import Borderwatch
+            from orchestration.kit.sensors import SENSOR_SETTINGS
 
-            for env, value, help_text in settings.describe():
+            for env, value, help_text in Borderwatch.from_env().describe():
                 print(f"{env}={value}\n    {help_text}")
+            for env, default, help_text in SENSOR_SETTINGS:
+                print(f"{env}={os.environ.get(env, default)}\n    {help_text}")
     except UsageError as exc:
         print(f"borderwatch: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the CLI speaks in sentences; the traceback is for --debug users
-        from assets.core.warehouse import WarehouseLockedError
+        from assets.core.warehouse import LakeBusyError
 
-        if isinstance(exc, WarehouseLockedError | FileNotFoundError):
+        if isinstance(exc, LakeBusyError | FileNotFoundError):
             print(f"borderwatch: {exc}", file=sys.stderr)
             return 1
         if os.environ.get("BORDERWATCH_DEBUG"):

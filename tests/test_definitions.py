@@ -8,15 +8,22 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.definitions import defs
-from orchestration.jobs import RANGE_END_TAG, RANGE_START_TAG, nightly_schedule, weekly_schedule
+from orchestration.kit.jobs import RANGE_END_TAG, RANGE_START_TAG, nightly_schedule, weekly_schedule
 
 REPO = Path(__file__).resolve().parents[1]
 
-EXPECTED_ASSETS = {
-    "facilities",
+STAGING = {
     "stg_reported__observations",
     "stg_imagery__scenes",
+    "stg_imagery__scene_facilities",
     "stg_news__articles",
+    "stg_news__article_facilities",
+    "stg_news__events",
+    "stg_news__mentions",
+    "gdelt_slot_gaps",
+}
+CURATED = {
+    "facilities",
     "observations",
     "imagery_coverage_daily",
     "news_attention_daily",
@@ -24,10 +31,19 @@ EXPECTED_ASSETS = {
     "crossing_indicators_weekly",
     "evidence",
     "alerts",
-    "alert_notifications",
-    "crossing_report",
 }
-PARTITIONED = {"stg_reported__observations", "stg_imagery__scenes", "stg_news__articles"}
+BOOKKEEPING = {
+    "quarantine/stg_reported__observations",
+    "quarantine/stg_imagery__scenes",
+    "quarantine/stg_news__articles",
+    "quarantine/stg_news__events",
+    "quarantine/stg_news__mentions",
+    "staging/load_audit",
+    "raw/manifest",
+}
+NOT_TABLES = {"crossing_report", "lake_maintenance"}  # a file, and a maintenance task
+EXPECTED_ASSETS = STAGING | CURATED | BOOKKEEPING | NOT_TABLES | {"alert_notifications"}
+SOURCE_MODULES = ["reference", "reported", "imagery", "news", "indicators"]
 
 
 def test_graph_snapshot():
@@ -35,28 +51,83 @@ def test_graph_snapshot():
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == EXPECTED_ASSETS
     checks = {(c.asset_key.to_user_string(), c.name) for c in graph.asset_check_keys}
-    assert {
-        (k, "expectations")
-        for k in EXPECTED_ASSETS
-        - {
-            "alert_notifications",
-            "crossing_report",
-            "evidence",
-            "alerts",
-            "crossing_indicators_weekly",
-        }
-    } <= checks
+    # Every table the warehouse holds is an asset with its suite; the report is a file.
+    assert checks == {(k, "expectations") for k in EXPECTED_ASSETS - NOT_TABLES}
     for key in EXPECTED_ASSETS:
-        node = graph.get(dg.AssetKey(key))
+        node = graph.get(dg.AssetKey.from_user_string(key))
         assert node.code_version, key
-        assert (node.partitions_def is not None) == (key in PARTITIONED), key
-        if key in PARTITIONED:
+        assert (node.partitions_def is not None) == (key in STAGING), key
+        if key in STAGING:
             assert node.backfill_policy == dg.BackfillPolicy.single_run()
             assert node.partitions_def.start.date().isoformat() == "2015-01-01"
         if key != "crossing_report":  # the report only reads the warehouse
             assert node.pools == {"duckdb"}, key
-    assert [j.name for j in defs.jobs] == ["borderwatch_all"]
-    assert {s.name for s in defs.schedules} == {"nightly_trailing_window", "weekly_trailing_year"}
+    assert sorted(j.name for j in defs.jobs) == ["borderwatch_all", "lake_maintenance_job"]
+    assert {s.name for s in defs.schedules} == {
+        "nightly_trailing_window",
+        "weekly_trailing_year",
+        "weekly_lake_maintenance",
+    }
+    assert graph.get(dg.AssetKey("lake_maintenance")).group_name == "maintenance"
+
+
+def test_each_news_table_is_its_own_asset_written_by_one_step():
+    graph = defs.resolve_asset_graph()
+    news = {k for k in STAGING if k.startswith(("stg_news__", "gdelt_"))}
+    steps = {graph.get(dg.AssetKey(k)).assets_def.node_def.name for k in news}
+    assert steps == {"news_articles"}
+    groups = {k: graph.get(dg.AssetKey.from_user_string(k)).group_name for k in EXPECTED_ASSETS}
+    assert {groups[k] for k in news} == {"news"}
+    assert {groups[k] for k in CURATED - {"facilities"}} == {"curated"}
+    assert groups["alert_notifications"] == groups["crossing_report"] == "delivery"
+    assert {groups[k] for k in BOOKKEEPING} == {"bookkeeping"}
+
+
+def test_each_source_module_has_its_own_definitions():
+    import importlib
+
+    seen = set()
+    for name in SOURCE_MODULES:
+        module = importlib.import_module(f"assets.{name}.assets")
+        assert isinstance(module.defs, dg.Definitions), name
+        keys = {
+            k.to_user_string()
+            for k in module.defs.resolve_asset_graph().get_all_asset_keys()
+            if module.defs.resolve_asset_graph().get(k).is_materializable
+        }
+        assert keys and not keys & seen, name
+        seen |= keys
+    # The kit's own steps: bookkeeping checks, lake maintenance.
+    assert seen == EXPECTED_ASSETS - BOOKKEEPING - {"lake_maintenance"}
+
+
+def test_code_version_is_the_hash_of_the_files_behind_the_asset(tmp_path):
+    from orchestration.kit.versions import content_version
+
+    sql, suite = tmp_path / "t.sql", tmp_path / "t.expectations.json"
+    sql.write_text("select 1")
+    suite.write_text("{}")
+    before = content_version(sql, suite)
+    assert content_version(sql, suite) == before
+    sql.write_text("select 2")
+    assert content_version(sql, suite) != before
+    graph = defs.resolve_asset_graph()
+    alerts = graph.get(dg.AssetKey("alerts")).code_version
+    repo_sql = REPO / "sql" / "curated"
+    assert alerts == content_version(repo_sql / "alerts.sql", repo_sql / "alerts.expectations.json")
+
+
+def test_a_table_without_a_suite_stops_the_definitions_loading(monkeypatch, tmp_path):
+    import pytest
+
+    from orchestration.kit import checks
+    from orchestration.kit.curated import CuratedTable, curated_asset
+
+    monkeypatch.setattr(checks, "SQL_DIR", tmp_path)
+    with pytest.raises(
+        checks.SuiteMissingError, match="curated.alerts has no Great Expectations suite"
+    ):
+        curated_asset(CuratedTable(key="alerts", deps=(), description="x"))
 
 
 def test_blocking_checks():
@@ -67,7 +138,9 @@ def test_blocking_checks():
 
 def test_dagster_validates_the_workspace(tmp_path):
     env = {"DAGSTER_HOME": str(tmp_path), "PATH": str(Path(sys.executable).parent)}
-    (tmp_path / "dagster.yaml").write_text((REPO / "orchestration" / "dagster.yaml").read_text())
+    from orchestration.kit.instance import instance_yaml
+
+    (tmp_path / "dagster.yaml").write_text(instance_yaml(tmp_path))
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dagster"),
@@ -111,13 +184,15 @@ def test_weekly_schedule_covers_a_year_clipped_to_the_first_partition():
         "2023-10-08",
     )
     early = weekly_schedule(
-        dg.build_schedule_context(
-            scheduled_execution_time=datetime(2015, 3, 2, 4, tzinfo=UTC)
-        )
+        dg.build_schedule_context(scheduled_execution_time=datetime(2015, 3, 2, 4, tzinfo=UTC))
     )
     assert early.tags[RANGE_START_TAG] == "2015-01-01"
 
 
 def test_shipped_instance_config():
-    text = (REPO / "orchestration" / "dagster.yaml").read_text()
+    from orchestration.kit.instance import instance_yaml
+
+    text = instance_yaml(Path("/srv/borderwatch/dagster"))
     assert "enabled: false" in text and "default_limit: 1" in text
+    assert 'base_dir: "/srv/borderwatch/dagster/history/runs"' in text
+    assert "BatchingSqliteEventLogStorage" in text

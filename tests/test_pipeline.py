@@ -5,10 +5,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from orchestration import cli
+from tests.conftest import curated_hashes, lake, lake_rows
 
 pytestmark = pytest.mark.integration
 
@@ -34,11 +34,7 @@ def demo_home(tmp_path_factory):
 
 
 def rows(home: Path, sql: str, params=None):
-    con = duckdb.connect(str(home / "borderwatch.duckdb"), read_only=True)
-    try:
-        return con.execute(sql, params or {}).fetchall()
-    finally:
-        con.close()
+    return lake_rows(home, sql, params)
 
 
 def test_demo_flags_the_seed_observation(demo_home):
@@ -112,7 +108,7 @@ def test_query_command_prints_the_anomaly(demo_home, monkeypatch, capsys):
 
 
 def run_query(home: Path, name: str, params=None):
-    con = duckdb.connect(str(home / "borderwatch.duckdb"), read_only=True)
+    con = lake(home)
     try:
         cur = con.execute((REPO / "sql" / "queries" / name).read_text(), params or {})
         names = [d[0] for d in cur.description]
@@ -331,7 +327,7 @@ def test_webhook_receives_each_new_alert_once(demo_home, tmp_path):
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
     from assets.indicators.assets import alert_notifications
-    from orchestration.resources import Borderwatch
+    from orchestration.kit.resource import Borderwatch
 
     received = []
 
@@ -350,8 +346,8 @@ def test_webhook_receives_each_new_alert_once(demo_home, tmp_path):
     try:
         home = tmp_path / "home"
         home.mkdir()
-        shutil.copy(demo_home / "borderwatch.duckdb", home / "borderwatch.duckdb")
-        con = duckdb.connect(str(home / "borderwatch.duckdb"))
+        shutil.copytree(demo_home / "lake", home / "lake")
+        con = lake(home, read_only=False)
         con.execute("delete from ops.alert_notifications")
         con.close()
         resource = Borderwatch.from_env(
@@ -373,20 +369,9 @@ def test_webhook_receives_each_new_alert_once(demo_home, tmp_path):
 
 
 def _curated_hashes(home: Path) -> dict:
-    con = duckdb.connect(str(home / "borderwatch.duckdb"), read_only=True)
+    con = lake(home)
     try:
-        tables = [
-            r[0]
-            for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'curated' order by 1"
-            ).fetchall()
-        ]
-        return {
-            t: con.execute(
-                f"select md5(string_agg(cast(x as varchar), '\\n')) from curated.{t} as x"
-            ).fetchone()[0]
-            for t in tables
-        }
+        return curated_hashes(con)
     finally:
         con.close()
 

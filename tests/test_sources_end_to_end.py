@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
-import duckdb
 import pytest
 
 from orchestration import cli
+from tests.conftest import lake_rows
 from tests.servers import start_seaweedfs, venv_binary
 
 pytestmark = pytest.mark.integration
@@ -18,11 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def rows(home: Path, sql: str):
-    con = duckdb.connect(str(home / "borderwatch.duckdb"), read_only=True)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
+    return lake_rows(home, sql)
 
 
 @pytest.fixture

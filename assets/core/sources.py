@@ -356,6 +356,8 @@ class S3SourceStore:
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def _error(self, verb: str, full: str, exc: BaseException) -> SourceError:
+        """The sentence for a failed call. Raised `from None`: the CLI shows a failed step's
+        innermost cause, which must be this sentence, not botocore's (summarised in it)."""
         endpoint = _public_endpoint(getattr(self.client.meta, "endpoint_url", None))
         return SourceError(
             f"cannot {verb} s3://{self.bucket}/{full} in the S3 source store {self.uri} at "
@@ -378,7 +380,7 @@ class S3SourceStore:
                         etag=obj.get("ETag", "").strip('"') or None,
                     )
         except Exception as exc:  # botocore raises many types; name the store in all of them
-            raise self._error("list", full, exc) from exc
+            raise self._error("list", full, exc) from None
 
     def list_level(self, prefix: str = "") -> tuple[list[SourceObject], list[str]]:
         """Objects directly under `prefix` and its immediate sub-prefixes (keys relative to the
@@ -402,7 +404,7 @@ class S3SourceStore:
                         )
                     )
         except Exception as exc:  # botocore raises many types; name the store in all of them
-            raise self._error("list", full, exc) from exc
+            raise self._error("list", full, exc) from None
         return objects, prefixes
 
     def list_common_prefixes(self, prefix: str) -> list[str]:
@@ -432,7 +434,7 @@ class S3SourceStore:
                 self.client.download_fileobj(self.bucket, full, buffer, Config=config)
                 return buffer.getvalue()
         except Exception as exc:
-            raise self._error("read", full, exc) from exc
+            raise self._error("read", full, exc) from None
 
 
 def open_source_store(uri: str | Path, anonymous: bool | None = None) -> SourceStore:

@@ -1,21 +1,40 @@
-"""Dagster assets for imagery indexes (thin: STAC parsing, backends and coverage maths live beside)."""
+"""Dagster definitions for imagery indexes (thin: STAC parsing, backends and coverage maths live beside)."""
 
 import hashlib
 from datetime import timedelta
-from pathlib import Path
 
 import dagster as dg
 
+from assets.core.parsing import StagedBatch
 from assets.core.rawzone import record_raw
-from assets.imagery.backends import list_imagery_objects, search_stac_api
-from assets.imagery.stage import stage_imagery
-from assets.reference.assets import load_facilities
-from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window, staging_asset
-from orchestration.partitions import load_window
-from orchestration.resources import Borderwatch
+from assets.imagery import backends, scenes, stac
+from assets.imagery.backends import (
+    StoreLinkReader,
+    is_stac_key,
+    list_imagery_objects,
+    search_stac_api,
+)
+from assets.imagery.drops import days_touched
+from assets.imagery.scenes import SCENE_FACILITIES_TABLE, scenes_in_window
+from assets.reference.facilities import load_facilities
+from orchestration.kit.resource import Borderwatch, source_definitions
+from orchestration.kit.sensors import drop_sensor
+from orchestration.kit.writing import StagingTable, load_window, publish_window, staging_step
 
-SUITES = Path(__file__).with_name("suites")
+SCENES = StagingTable(
+    "stg_imagery__scenes",
+    "acquired_on",
+    "staging.stg_imagery__scenes: STAC scenes whose footprint covers a facility's area, from a "
+    "folder, an S3 bucket (Sentinel-2 COG layout listed by tile and month) or a STAC API; "
+    "partitioned on the UTC acquisition date. Bad items go to quarantine.stg_imagery__scenes.",
+    quarantine=True,
+)
+SCENE_FACILITIES = StagingTable(
+    "stg_imagery__scene_facilities",
+    "acquired_on",
+    "staging.stg_imagery__scene_facilities: which facility areas each staged scene covers, and "
+    "the share of the area inside the footprint.",
+)
 
 
 def imagery_location(borderwatch: Borderwatch) -> str:
@@ -32,24 +51,21 @@ def _from_stac_api(context, borderwatch, con, url, facilities, start, end):
     return files
 
 
-@staging_asset(
-    key="stg_imagery__scenes",
+@staging_step(
+    name="imagery_scenes",
+    tables=[SCENES, SCENE_FACILITIES],
     group="imagery",
-    description="staging.stg_imagery__scenes (+ stg_imagery__scene_facilities): STAC scenes whose "
-    "footprint covers a facility's area, from a folder, an S3 bucket (Sentinel-2 COG layout "
-    "listed by tile and month) or a STAC API; partitioned on the UTC acquisition date.",
-    suite_path=SUITES / "stg_imagery__scenes.json",
+    code=[stac, scenes, backends],
     kinds=("polars", "stac"),
 )
-def stg_imagery__scenes(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
+def imagery_scenes(context: dg.AssetExecutionContext, borderwatch: Borderwatch):
     start, end = load_window(context)
     location = imagery_location(borderwatch)
     with borderwatch.connect() as con:
         facilities = load_facilities(con)
         if location.startswith(("http://", "https://")) and not borderwatch.replay:
             raw_files = _from_stac_api(context, borderwatch, con, location, facilities, start, end)
+            skipped, reader = [], None
         else:
             store = borderwatch.store(con, location, "imagery")
             objects = list_imagery_objects(store, facilities, start, end)
@@ -57,18 +73,26 @@ def stg_imagery__scenes(
                 f"{len(objects)} STAC file(s) under {location} for {start}..{end - timedelta(days=1)}"
             )
             raw_files = borderwatch.fetch(con, store, objects, "imagery", log=context.log.info)
-        batch = stage_imagery(raw_files, facilities, start, end)
-        return stage_window(
+            skipped = list(objects.skipped)
+
+            def keep_linked(obj, data: bytes) -> None:
+                # Catalog-linked items go through the raw zone like any listed file, so a
+                # replay reads the same bytes without the source.
+                key = obj.key if obj.key.startswith("imagery/") else f"imagery/{obj.key}"
+                record_raw(con, borderwatch.raw_zone(), obj.uri, key, data)
+
+            reader = StoreLinkReader(store, keep_linked)
+        batch = scenes_in_window([*raw_files, *skipped], facilities, start, end, reader)
+        yield from publish_window(
             context,
             con,
-            asset_key="stg_imagery__scenes",
-            table="staging.stg_imagery__scenes",
-            date_column="acquired_on",
             window=(start, end),
-            batch=batch,
+            tables=[SCENES, SCENE_FACILITIES],
+            outputs={
+                SCENES.name: StagedBatch(batch.results),
+                SCENE_FACILITIES.name: batch.related[SCENE_FACILITIES_TABLE],
+            },
             raw_files=raw_files,
-            related_date_columns={"staging.stg_imagery__scene_facilities": "acquired_on"},
-            suite_path=SUITES / "stg_imagery__scenes.json",
             suite_parameters={
                 "today": borderwatch.today().isoformat(),
                 "known_facilities": sorted(facilities["facility_id"].to_list()),
@@ -77,12 +101,27 @@ def stg_imagery__scenes(
         )
 
 
-imagery_coverage_daily = curated_sql_asset(
-    key="imagery_coverage_daily",
-    group="curated",
-    deps=["stg_imagery__scenes", "facilities"],
-    description="curated.imagery_coverage_daily: facility x UTC day with at least one scene "
-    "whose footprint covers the facility's area: scenes, clear scenes, best cloud cover.",
-    suite_dir=SUITES,
-    staging_ddls=("staging/stg_imagery__scenes.sql", "staging/stg_imagery__scene_facilities.sql"),
+def _imagery_elsewhere(borderwatch: Borderwatch) -> str | None:
+    # A bucket such as the public Sentinel-2 one is never listed whole: only drops are watched.
+    if borderwatch.imagery_source:
+        return (
+            "BORDERWATCH_IMAGERY_SOURCE is set: imagery is read from there, and the drop sensor "
+            "watches only <BORDERWATCH_SOURCE>/imagery/"
+        )
+    return None
+
+
+imagery_drops = drop_sensor(
+    name="imagery_drops",
+    prefix="imagery/",
+    days_touched=days_touched,
+    selection=dg.AssetSelection.assets(imagery_scenes).downstream(),
+    claims=is_stac_key,
+    inactive=_imagery_elsewhere,
+    description="New or changed STAC files under imagery/ in the source store request a run of "
+    "their Items' acquisition days: the imagery step and everything downstream.",
+)
+
+defs = dg.Definitions.merge(
+    source_definitions(imagery_scenes), dg.Definitions(sensors=[imagery_drops])
 )

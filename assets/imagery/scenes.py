@@ -1,18 +1,23 @@
-"""Stage STAC scenes for a window: scenes whose footprint covers a facility, one row per scene."""
+"""Scenes of a load window: parse the STAC files, keep scenes whose footprint covers a facility."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import polars as pl
-import shapely
-from shapely import wkt as shapely_wkt
 
-from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
+from assets.core.limits import DEFAULT_LIMITS, Limits
+from assets.core.parsing import (
+    ParseResult,
+    StagedBatch,
+    quarantine_frame,
+    skipped_result,
+    whole_file_failure,
+)
 from assets.core.rawzone import RawFile
+from assets.core.sources import SourceObject
 from assets.imagery.stac import Reader, Scene, parse_stac_document
-from assets.reference.facilities import aoi_polygon
+from assets.reference.geometry import facility_areas, overlaps
 
 SCENES_TABLE = "staging.stg_imagery__scenes"
 SCENE_FACILITIES_TABLE = "staging.stg_imagery__scene_facilities"
@@ -50,37 +55,6 @@ SCENE_FACILITY_SCHEMA = {
 SAME_ACQUISITION_SECONDS = 600
 
 
-@dataclass(frozen=True)
-class FacilityArea:
-    facility_id: str
-    area: shapely.Geometry
-
-
-def facility_areas(facilities: pl.DataFrame) -> list[FacilityArea]:
-    """Each facility's area of interest: aoi_wkt when present, else a circle of aoi_radius_m."""
-    out = []
-    for row in facilities.iter_rows(named=True):
-        text = row.get("aoi_wkt")
-        geom = (
-            shapely_wkt.loads(text)
-            if text
-            else aoi_polygon(row["lat"], row["lon"], row["aoi_radius_m"])
-        )
-        out.append(FacilityArea(row["facility_id"], geom))
-    return out
-
-
-def overlaps(footprint: shapely.Geometry, areas: list[FacilityArea]) -> list[tuple[str, float]]:
-    """(facility_id, share of its area inside the footprint) for every area the footprint
-    (the polygon, never its bbox) intersects. Planar in degrees: fine for ratios at AOI scale."""
-    out = []
-    for fa in areas:
-        if footprint.intersects(fa.area):
-            share = footprint.intersection(fa.area).area / fa.area.area if fa.area.area else 1.0
-            out.append((fa.facility_id, round(min(share, 1.0), 6)))
-    return out
-
-
 class _SeenScenes:
     """Scenes staged so far in this batch, by id and by Sentinel-2 acquisition."""
 
@@ -112,31 +86,49 @@ class _SeenScenes:
             self.acquisitions.setdefault(key, []).append(scene.acquired_at)
 
 
-def stage_imagery(
-    raw_files: list[RawFile],
+def scenes_in_window(
+    raw_files: list[RawFile | SourceObject],
     facilities: pl.DataFrame,
     start: date,
     end: date,
     read: Reader | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> StagedBatch:
     """Parse every STAC file for the window [start, end) and keep the scenes over a facility.
 
-    Filtered (counted, not lost): scenes acquired outside the window, scenes whose footprint
-    covers no facility area, and later copies of a scene already staged (same collection and
-    id, or the same Sentinel-2 acquisition from another provider). `read(href) -> bytes` fetches
-    documents linked from catalogs (default: local paths and s3://).
+    One result per entry of `raw_files`, whatever it holds. Filtered (counted, not lost): scenes
+    acquired outside the window, scenes whose footprint covers no facility area, and later
+    copies of a scene already staged (same collection and id, or the same Sentinel-2 acquisition
+    from another provider). Entries that are listed-but-skipped objects (SourceObject with
+    skip_reason: list_imagery_objects(...).skipped) give a skipped result and are not read; a
+    file the raw zone cannot give back is one quarantined whole-file row.
+
+    `read(href) -> bytes` fetches documents linked from catalogs: pass a
+    backends.StoreLinkReader over the same store (it reads inside the store only and records
+    what it reads). Without it, catalog links are quarantined, not followed.
     """
     areas = facility_areas(facilities)
     seen = _SeenScenes()
     results, links = [], []
     for raw in raw_files:
+        reason = getattr(raw, "skip_reason", None)
+        if reason or not hasattr(raw, "read"):
+            uri = getattr(raw, "source_uri", None) or raw.uri
+            results.append(skipped_result(uri, reason or "skipped: not read", SCENE_SCHEMA))
+            continue
         try:
             data = raw.read()
         except OSError as exc:
-            raise FileError(
-                f"cannot read {raw.source_uri} from the raw zone ({raw.path}): {exc}"
-            ) from exc
-        doc = parse_stac_document(data, raw.source_uri, read)
+            where = getattr(raw, "path", "the raw zone")
+            results.append(
+                whole_file_failure(
+                    raw.source_uri,
+                    f"cannot read {raw.source_uri} from the raw zone ({where}): {exc}",
+                    SCENE_SCHEMA,
+                )
+            )
+            continue
+        doc = parse_stac_document(data, raw.source_uri, read, limits)
         rows, filtered, duplicates = [], 0, 0
         for scene in doc.scenes:
             if not start <= scene.acquired_at.date() < end:
@@ -170,7 +162,7 @@ def stage_imagery(
         result = ParseResult(
             source_uri=raw.source_uri,
             rows=pl.DataFrame(rows, schema=SCENE_SCHEMA),
-            quarantine=quarantine_frame(doc.quarantine),
+            quarantine=quarantine_frame(doc.quarantine, limits.raw_line_chars),
             rows_read=doc.items_read,
             rows_filtered=filtered,
             warnings=warnings,
@@ -181,9 +173,3 @@ def stage_imagery(
         "facility_id", "acquired_at", "collection", "scene_id"
     )
     return StagedBatch(results=results, related={SCENE_FACILITIES_TABLE: related})
-
-
-def scenes_frame(batch: StagedBatch) -> pl.DataFrame:
-    """All staged scene rows of a batch in one frame (what goes into stg_imagery__scenes)."""
-    frames = [r.rows for r in batch.results]
-    return pl.concat(frames) if frames else pl.DataFrame(schema=SCENE_SCHEMA)

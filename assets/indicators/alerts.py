@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import polars as pl
 
+from assets.core.secrets import mask_url
+
 FORMATS = ("generic", "slack", "teams")
 # Hosts of incoming webhooks: Slack; Teams' Office 365 connectors (*.webhook.office.com) and
 # their successor, Power Automate workflows (*.logic.azure.com, *.api.powerplatform.com).
@@ -58,18 +60,6 @@ def new_alerts(alerts: pl.DataFrame, already_sent_ids: set[str]) -> pl.DataFrame
 
 # ---------------------------------------------------------------------------------------------
 # The webhook: which format, how to name it
-
-
-def mask_url(url: str) -> str:
-    """The webhook as it may be shown: scheme, host and port, never the path that is the key."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "(webhook URL)"
-    if not parts.scheme or not host:
-        return "(webhook URL)"
-    return f"{parts.scheme}://{host}{f':{port}' if port else ''}/…"
 
 
 def webhook_format(url: str, fmt: str | None = None) -> str:

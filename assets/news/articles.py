@@ -1,4 +1,4 @@
-"""Stage one news window: GDELT files and feeds -> facility-relevant articles, events, mentions.
+"""One news load window: GDELT files and feeds -> facility-relevant articles, events, mentions.
 
 Rules (rows_read == loaded + filtered + quarantined for every file):
 * articles (GKG rows and feed items) are kept when published_on is in [start, end), the document
@@ -12,18 +12,34 @@ Rules (rows_read == loaded + filtered + quarantined for every file):
 * gaps: if the store holds gdelt/masterfilelist.txt, its slots in the window are the expected ones
   (a listed slot with no file is a gap); otherwise every 15-minute slot of the window is expected
   for each kind that has at least one file in the listing.
+* every file gets a result (an audit row): a name no reader claims (under gdelt/: not a slot
+  file nor the master list; under feeds/: not .rss/.atom/.xml) or an object the store refused
+  (a symlink) is "skipped" with rows_read=0 and never read; a file that cannot be read at all
+  (not a zip, an HTML page or an empty file saved as .rss, over a cap) is one quarantined
+  whole-file row (line 0) with the reason; nothing raises out of news_in_window.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import polars as pl
 
-from assets.core.parsing import FileError, ParseResult, StagedBatch, quarantine_frame
+from assets.core.limits import DEFAULT_LIMITS, Limits
+from assets.core.parsing import (
+    UNRECOGNISED,
+    FileError,
+    ParseResult,
+    StagedBatch,
+    clip_raw_lines,
+    quarantine_frame,
+    skipped_result,
+)
+from assets.core.sources import Listing
 from assets.news.feeds import FEED_SUFFIXES, read_feed
 from assets.news.gdelt import (
     LOCATION_SCHEMA,
@@ -164,26 +180,53 @@ def article_id(url: str) -> str:
     return hashlib.sha256(normalise_url(url).encode("utf-8")).hexdigest()[:32]
 
 
-def list_news_objects(store, start: date, end: date) -> list:
-    """GDELT slot files whose slot lies in [start, end + SLOT_MARGIN), the master list if any,
-    and every feed file. Keys are relative to the news root (gdelt/..., feeds/...)."""
+def gdelt_name_claimed(name: str) -> bool:
+    """A name the GDELT readers take: a slot file (parse_slot_name) or the master file list."""
+    return name == MASTER_LIST or parse_slot_name(name) is not None
+
+
+def feed_name_claimed(name: str) -> bool:
+    return name.lower().endswith(FEED_SUFFIXES)
+
+
+def _claimed(key: str) -> bool:
+    name = key.rsplit("/", 1)[-1]
+    if key.startswith(GDELT_PREFIX):
+        return gdelt_name_claimed(name)
+    return feed_name_claimed(name)
+
+
+def list_news_objects(store, start: date, end: date) -> Listing:
+    """What the window reads, as a Listing (keys relative to the news root, gdelt/... and
+    feeds/...): GDELT slot files whose slot lies in [start, end + SLOT_MARGIN), the master list
+    if any, and every feed file. `.skipped` holds everything else under gdelt/ and feeds/ that
+    no reader claims or the store refused (symlinks), each with skip_reason: pass them to
+    news_in_window with the fetched files so each gets its audit row. Slot files of other
+    windows are neither: their own window accounts for them."""
     lo = datetime.combine(start, time(0), tzinfo=UTC)
     hi = datetime.combine(end, time(0), tzinfo=UTC) + SLOT_MARGIN
-    out = []
-    for obj in store.list(GDELT_PREFIX):
+    fetch, skipped = [], []
+    for obj in list(store.list(GDELT_PREFIX)) + list(store.list(FEEDS_PREFIX)):
         name = obj.key.rsplit("/", 1)[-1]
-        if name == MASTER_LIST:
-            out.append(obj)
-            continue
-        slot = parse_slot_name(name)
-        if slot is not None and lo <= slot.slot_at < hi:
-            out.append(obj)
-    out.extend(o for o in store.list(FEEDS_PREFIX) if o.key.lower().endswith(FEED_SUFFIXES))
-    return sorted(out, key=lambda o: o.key)
+        if getattr(obj, "skip_reason", None):
+            skipped.append(obj)
+        elif not _claimed(obj.key):
+            skipped.append(replace(obj, skip_reason=UNRECOGNISED))
+        elif obj.key.startswith(GDELT_PREFIX) and name != MASTER_LIST:
+            slot = parse_slot_name(name)
+            if lo <= slot.slot_at < hi:
+                fetch.append(obj)
+        else:
+            fetch.append(obj)
+    return Listing(sorted(fetch, key=lambda o: o.key), sorted(skipped, key=lambda o: o.key))
+
+
+def _uri(raw) -> str:
+    return getattr(raw, "source_uri", None) or raw.uri
 
 
 def _key(raw) -> str:
-    return getattr(raw, "key", None) or raw.source_uri
+    return getattr(raw, "key", None) or _uri(raw)
 
 
 def _in_window(column: str, start: date, end: date) -> pl.Expr:
@@ -273,7 +316,12 @@ def _feed_to_articles(f) -> pl.DataFrame:
     )
 
 
-def _whole_file_failure(source_uri: str, exc: Exception, schema=ARTICLE_SCHEMA) -> ParseResult:
+def _whole_file_failure(
+    source_uri: str, exc: Exception | str, schema=ARTICLE_SCHEMA
+) -> ParseResult:
+    if isinstance(exc, Exception) and not isinstance(exc, FileError | ValueError):
+        # Not a reader's own message: say what broke, so a parser bug is visible in quarantine.
+        exc = f"{source_uri}: internal error while reading ({type(exc).__name__}: {exc})"
     return ParseResult(
         source_uri=source_uri,
         rows=pl.DataFrame(schema=schema),
@@ -285,45 +333,116 @@ def _whole_file_failure(source_uri: str, exc: Exception, schema=ARTICLE_SCHEMA) 
     )
 
 
-def stage_news(
+_XML_PROLOG = re.compile(
+    rb"\A(?:\s+|<\?.*?\?>|<!--.*?-->|<!DOCTYPE(?:[^>\[]|\[.*?\])*>)*", re.S | re.I
+)
+_ROOT = re.compile(rb"<([A-Za-z_][\w.:-]*)")
+FEED_ROOTS = {"rss", "feed", "rdf"}
+
+
+def feed_root(data: bytes) -> str | None:
+    """The root element's name of an XML document, from its first 64 KB (None if there is no
+    element). UTF-16 is decoded first; other encodings keep tags in ASCII."""
+    head = data[:65536]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        head = head.decode("utf-16", errors="replace").encode("utf-8")
+    head = head.removeprefix(b"\xef\xbb\xbf")
+    prolog = _XML_PROLOG.match(head)
+    m = _ROOT.match(head, prolog.end() if prolog else 0)
+    return m.group(1).decode("ascii", "replace") if m else None
+
+
+def read_feed_file(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS):
+    """read_feed, guarded: a FeedFrame, or raises FileError with a reason for a file that is not
+    a feed at all (empty, an HTML page or other XML saved as .rss, unreadable, over the cap).
+    A real feed with no items is not an error: it reads as zero rows, with a warning."""
+    if len(data) > limits.file_bytes:
+        raise FileError(f"{source_uri}: {limits.file_reason()} ({len(data)} bytes)")
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf\xff\xfe"):
+        raise FileError(f"{source_uri}: empty file, not an RSS or Atom feed")
+    root = feed_root(data)
+    local = (root or "").rsplit(":", 1)[-1].lower()
+    what = f"its root element is <{root}>" if root else "it has no XML root element"
+    if local == "html":
+        what = "it is an HTML page (root element <html>)"
+    try:
+        f = read_feed(data, source_uri)
+    except FileError as exc:
+        if local not in FEED_ROOTS:
+            raise FileError(f"{source_uri}: not an RSS or Atom feed: {what}") from exc
+        raise
+    if f.rows_read == 0:
+        if local not in FEED_ROOTS:
+            raise FileError(f"{source_uri}: not an RSS or Atom feed: {what}")
+        f.warnings.append(f"{source_uri}: the feed has no items")
+    f.quarantine = clip_raw_lines(f.quarantine, limits.raw_line_chars)
+    return f
+
+
+def news_in_window(
     raw_files,
     facilities: pl.DataFrame,
     start: date,
     end: date,
     match_distance_km: float = DEFAULT_DISTANCE_KM,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> NewsBatches:
-    """Parse, match and de-duplicate one window. `raw_files`: objects with .key, .source_uri and
-    .read() (assets.core.rawzone.RawFile), keys relative to the news root or the store root."""
+    """Parse, match and de-duplicate one window; one result per file given, whatever it holds.
+
+    `raw_files`: objects with .key, .source_uri and .read() (assets.core.rawzone.RawFile), keys
+    relative to the news root or the store root, plus, unread, the listing's skipped objects
+    (SourceObject with skip_reason; list_news_objects(...).skipped). A skipped object, or a file
+    whose name no reader claims, becomes a skipped result (rows_read=0, the reason as warning,
+    ParseResult.sha256 = UNREAD_SHA256) in the articles batch, and is never read."""
     matcher = build_matcher(facilities, match_distance_km)
     files = sorted(raw_files, key=_key)
     gkg, events_files, mention_files, feed_files = [], [], [], []
     present, expected = [], None
+    skipped: list[ParseResult] = []
     for raw in files:
         name = _key(raw).rsplit("/", 1)[-1]
+        reason = getattr(raw, "skip_reason", None)
+        if reason:
+            skipped.append(skipped_result(_uri(raw), reason, ARTICLE_SCHEMA))
+            continue
         if name == MASTER_LIST:
-            listed = parse_file_list(raw.read().decode("utf-8", errors="replace"))
+            try:
+                listed = parse_file_list(raw.read().decode("utf-8", errors="replace"))
+            except Exception as exc:  # the list only sets expectations: note it, go on
+                skipped.append(_whole_file_failure(raw.source_uri, exc))
+                continue
             expected = (expected or []) + [(e.kind, e.slot_at) for e in listed]
+            skipped.append(
+                ParseResult(
+                    raw.source_uri,
+                    pl.DataFrame(schema=ARTICLE_SCHEMA),
+                    warnings=[f"GDELT file list: {len(listed)} slot file(s) listed"],
+                )
+            )
             continue
         slot = parse_slot_name(name)
         if slot is not None:
             present.append((slot.kind, slot.slot_at))
             {"gkg": gkg, "export": events_files, "mentions": mention_files}[slot.kind].append(raw)
-        elif name.lower().endswith(FEED_SUFFIXES):
+        elif feed_name_claimed(name):
             feed_files.append(raw)
+        else:
+            skipped.append(skipped_result(_uri(raw), UNRECOGNISED, ARTICLE_SCHEMA))
 
     articles = _Articles(matcher, start, end)
+    articles.results.extend(skipped)
     for raw in gkg:
         try:
-            g = read_gkg(raw.read(), raw.source_uri)
-        except ValueError as exc:
+            g = read_gkg(raw.read(), raw.source_uri, limits)
+            rows, locations = _gkg_to_articles(g)
+        except Exception as exc:  # one file's failure is its quarantine row, not the source's
             articles.results.append(_whole_file_failure(raw.source_uri, exc))
             continue
-        rows, locations = _gkg_to_articles(g)
         articles.add(raw.source_uri, rows, locations, g.quarantine, g.rows_read, g.warnings)
     for raw in feed_files:
         try:
-            f = read_feed(raw.read(), raw.source_uri)
-        except FileError as exc:
+            f = read_feed_file(raw.read(), raw.source_uri, limits)
+        except Exception as exc:
             articles.results.append(_whole_file_failure(raw.source_uri, exc))
             continue
         articles.add(
@@ -342,8 +461,10 @@ def stage_news(
     url_facilities = {
         url: (aid, article_facilities.get(aid, [])) for url, aid in articles.url_to_article.items()
     }
-    event_results, kept_events = _stage_events(events_files, matcher, start, end)
-    mention_results = _stage_mentions(mention_files, start, end, url_facilities, kept_events)
+    event_results, kept_events = _events_in_window(events_files, matcher, start, end, limits)
+    mention_results = _mentions_in_window(
+        mention_files, start, end, url_facilities, kept_events, limits
+    )
 
     kinds = sorted({k for k, _ in present} | {k for k, _ in expected or []})
     gaps = gdelt_slot_gaps(present, start, end, kinds=kinds, expected=expected)
@@ -358,14 +479,14 @@ def stage_news(
     )
 
 
-def _stage_events(files, matcher, start: date, end: date):
+def _events_in_window(files, matcher, start: date, end: date, limits: Limits):
     seen: set[int] = set()
     results = []
     kept: dict[int, list[str]] = {}
     for raw in files:
         try:
-            e = read_events(raw.read(), raw.source_uri)
-        except ValueError as exc:
+            e = read_events(raw.read(), raw.source_uri, limits)
+        except Exception as exc:  # one file's failure is its quarantine row, not the source's
             results.append(_whole_file_failure(raw.source_uri, exc, EVENT_SCHEMA))
             continue
         rows = e.rows
@@ -413,7 +534,9 @@ def _stage_events(files, matcher, start: date, end: date):
     return results, kept
 
 
-def _stage_mentions(files, start: date, end: date, url_facilities: dict, kept_events: dict):
+def _mentions_in_window(
+    files, start: date, end: date, url_facilities: dict, kept_events: dict, limits: Limits
+):
     seen: set[tuple] = set()
     results = []
     urls = pl.DataFrame(
@@ -434,8 +557,8 @@ def _stage_mentions(files, start: date, end: date, url_facilities: dict, kept_ev
     )
     for raw in files:
         try:
-            m = read_mentions(raw.read(), raw.source_uri)
-        except ValueError as exc:
+            m = read_mentions(raw.read(), raw.source_uri, limits)
+        except Exception as exc:  # one file's failure is its quarantine row, not the source's
             results.append(_whole_file_failure(raw.source_uri, exc, MENTION_SCHEMA))
             continue
         eligible = m.rows.filter(_in_window("mention_on", start, end))

@@ -2,7 +2,7 @@
 
 Run: `uv run python -m assets.news.sample data/sample` (deterministic: seeded RNG, no clock).
 
-Real rows are the six articles about the 2023-10-05 Tumangang observation listed in the seed facts
+Real rows are the six articles about the 2023-10-05 Tumangang observation, with their published metadata
 (title, URL, outlet, language and publication date as published; where the URL or the day is not
 known this is said in the row's BORDERWATCH_NOTE and the URL is a placeholder under
 unknown.invalid). Their GKG locations and themes are assigned by this generator (GDELT's own
@@ -101,7 +101,7 @@ REAL = [
         ["tumangang", "north_korea", "russia"],
         ["TRANSPORT", "RAIL", "MILITARY"],
         False,
-        note="RFE/RL, published 2023-10-06 (seed facts); time of day assigned by the generator",
+        note="RFE/RL, published 2023-10-06; time of day assigned by the generator",
     ),
     Article(
         datetime(2023, 10, 8, 9, 0, tzinfo=UTC),
@@ -114,7 +114,7 @@ REAL = [
         ["tumangang", "khasan", "north_korea"],
         ["TRANSPORT", "RAIL", "MILITARY"],
         False,
-        note="AP via KGUN 9, published 2023-10-08 (seed facts); time of day assigned",
+        note="AP via KGUN 9, published 2023-10-08; time of day assigned",
     ),
     Article(
         datetime(2023, 10, 8, 10, 30, tzinfo=UTC),
@@ -127,7 +127,7 @@ REAL = [
         ["tumangang", "khasan", "north_korea"],
         ["TRANSPORT", "RAIL", "MILITARY"],
         False,
-        note="AP via Local News 8, published 2023-10-08 (seed facts); time of day assigned",
+        note="AP via Local News 8, published 2023-10-08; time of day assigned",
     ),
     Article(
         datetime(2023, 10, 7, 14, 0, tzinfo=UTC),
@@ -139,7 +139,7 @@ REAL = [
         ["tumangang", "north_korea", "russia"],
         ["TRANSPORT", "RAIL"],
         False,
-        note="Fox News Digital (Peter Aitken), syndicated, October 2023 (seed facts). URL NOT "
+        note="Fox News Digital (Peter Aitken), syndicated, October 2023. URL NOT "
         "KNOWN: placeholder under unknown.invalid. Day NOT KNOWN: placed on 2023-10-07",
     ),
     Article(
@@ -152,8 +152,8 @@ REAL = [
         ["tumangang", "north_korea", "russia"],
         ["TRANSPORT", "RAIL"],
         False,
-        note="French translation of the Fox News article (the seed), October 2023. Title as "
-        "quoted in the seed facts (truncated there). URL and outlet NOT KNOWN: placeholder. "
+        note="French translation of the Fox News article, October 2023. Title as "
+        "quoted by its publisher (truncated there). URL and outlet NOT KNOWN: placeholder. "
         "Day NOT KNOWN: placed on 2023-10-09",
     ),
     Article(
@@ -166,7 +166,7 @@ REAL = [
         ["tumangang", "north_korea", "russia"],
         ["TRANSPORT", "RAIL"],
         False,
-        note="Reformatorisch Dagblad, October 2023 (seed facts). Day NOT KNOWN: placed on "
+        note="Reformatorisch Dagblad, October 2023. Day NOT KNOWN: placed on "
         "2023-10-07",
     ),
 ]
@@ -397,7 +397,7 @@ FEED = """<?xml version="1.0" encoding="utf-8"?>
 ABOUT = """News sample for borderwatch, written by `python -m assets.news.sample` (do not edit).
 gdelt/: GDELT 2.0 slot files (GKG 2.1, Events, Mentions; zipped, tab-separated) for 2023-09..10.
 Rows with <BORDERWATCH_SYNTHETIC>false</BORDERWATCH_SYNTHETIC> in the GKG Extras are the real
-articles from the project's seed facts (see each row's BORDERWATCH_NOTE for what is not known);
+articles on the 2023-10-05 observation (see each row's BORDERWATCH_NOTE for what is not known);
 every other row, all Events and all Mentions are generated (URLs under synthetic.invalid).
 gdelt/masterfilelist.txt declares the published slots; two listed slots are absent on purpose
 (gaps). feeds/sample.rss is a generated feed (borderwatch:synthetic true).

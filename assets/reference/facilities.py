@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from pathlib import Path
 
 import polars as pl
-from shapely.geometry import Point, Polygon
+
+from assets.reference.geometry import aoi_polygon, mgrs_tile
 
 REQUIRED_COLUMNS = [
     "facility_id",
@@ -22,7 +22,6 @@ REQUIRED_COLUMNS = [
     "aliases",
 ]
 OPTIONAL_COLUMNS = ["ambiguous_aliases", "crossing_id", "mgrs_tiles", "notes"]
-EARTH_RADIUS_M = 6_371_008.8
 
 FACILITY_SCHEMA = {
     "facility_id": pl.String,
@@ -48,35 +47,6 @@ class FacilitiesError(ValueError):
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split("|") if part.strip()]
-
-
-def mgrs_tile(lat: float, lon: float) -> str:
-    """The 100 km MGRS square (Sentinel-2 tile id) holding a point, e.g. 52TFM."""
-    import mgrs
-
-    return mgrs.MGRS().toMGRS(lat, lon, MGRSPrecision=0)
-
-
-def aoi_polygon(lat: float, lon: float, radius_m: float, vertices: int = 72) -> Polygon:
-    """A circle of `radius_m` around a point, in lon/lat degrees (local equirectangular; fine below ~50 km)."""
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M)
-    dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
-    return Polygon(
-        [
-            (
-                lon + dlon * math.cos(2 * math.pi * i / vertices),
-                lat + dlat * math.sin(2 * math.pi * i / vertices),
-            )
-            for i in range(vertices)
-        ]
-    )
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M / 1000 * math.asin(math.sqrt(min(1.0, a)))
 
 
 def parse_facilities(text: str, source: str) -> pl.DataFrame:
@@ -145,5 +115,7 @@ def read_facilities(path: str | Path) -> pl.DataFrame:
     return parse_facilities(text, str(path))
 
 
-def facility_point(row: dict) -> Point:
-    return Point(row["lon"], row["lat"])
+def load_facilities(con) -> pl.DataFrame:
+    """The gazetteer as the facilities asset stored it: what every source matches against."""
+    df = con.execute("select * from curated.facilities order by facility_id").pl()
+    return df.select([pl.col(c).cast(t) for c, t in FACILITY_SCHEMA.items()])

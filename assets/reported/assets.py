@@ -1,77 +1,112 @@
-"""Dagster assets for reported counts (thin: parsing is in parse.py, logic in sql/)."""
+"""Dagster definitions for reported counts (thin: parsing is in parse.py, the table in sql/)."""
 
 from datetime import date
-from pathlib import Path
 
 import dagster as dg
 
 from assets.core.parsing import StagedBatch
+from assets.core.sources import split_listing
 from assets.core.warehouse import PROJECT_ROOT
-from assets.reference.assets import load_facilities
-from assets.reported.parse import drop_cross_file_duplicates, parse_reported_file, read_metrics
-from orchestration.curated import curated_sql_asset
-from orchestration.loading import stage_window, staging_asset
-from orchestration.partitions import load_window
-from orchestration.resources import Borderwatch
+from assets.reference.facilities import load_facilities
+from assets.reported import formats, parse
+from assets.reported.drops import days_touched
+from assets.reported.formats import (
+    load_publishers,
+    mapping,
+    parse_publisher_file,
+    readers,
+    rows,
+    values,
+)
+from assets.reported.parse import (
+    drop_cross_file_duplicates,
+    is_reported_key,
+    parse_reported_file,
+    read_metrics,
+    reported_skipped_results,
+)
+from orchestration.kit.resource import Borderwatch, source_definitions
+from orchestration.kit.sensors import drop_sensor
+from orchestration.kit.writing import StagingTable, load_window, publish_window, staging_step
 
-SUITES = Path(__file__).with_name("suites")
 METRICS_FILE = PROJECT_ROOT / "data" / "reference" / "metrics.csv"
+PUBLISHERS_DIR = PROJECT_ROOT / "data" / "publishers"
+# Everything that decides the staged rows: the parsers, the publishers' mappings, the metrics.
+CODE = [
+    parse,
+    formats,
+    mapping,
+    readers,
+    rows,
+    values,
+    METRICS_FILE,
+    *sorted(PUBLISHERS_DIR.glob("*/publisher.toml")),
+]
 EARLIEST = date(2000, 1, 1)
 
-
-def known_metrics() -> set[str]:
-    return read_metrics(METRICS_FILE)
-
-
-@staging_asset(
-    key="stg_reported__observations",
-    group="reported",
-    description="staging.stg_reported__observations: analysts' counts and trade statistics from "
-    "CSV drops under reported/, partitioned on observed_on. Bad rows go to "
+OBSERVATIONS = StagingTable(
+    "stg_reported__observations",
+    "observed_on",
+    "staging.stg_reported__observations: analysts' counts and trade statistics from CSV drops "
+    "under reported/ and publishers' own formats (UN Comtrade, customs tables, event lists) "
+    "mapped by data/publishers/, partitioned on observed_on. Bad rows go to "
     "quarantine.stg_reported__observations; staging.load_audit accounts for every row.",
-    suite_path=SUITES / "stg_reported__observations.json",
-    kinds=("polars",),
+    quarantine=True,
 )
-def stg_reported__observations(
-    context: dg.AssetExecutionContext, borderwatch: Borderwatch
-) -> dg.MaterializeResult:
+
+
+@staging_step(name="reported_counts", tables=[OBSERVATIONS], group="reported", code=CODE)
+def reported_counts(context: dg.AssetExecutionContext, borderwatch: Borderwatch):
     window = load_window(context)
-    metrics = known_metrics()
+    metrics = read_metrics(METRICS_FILE)
     with borderwatch.connect() as con:
         facility_ids = set(load_facilities(con)["facility_id"].to_list())
         store = borderwatch.store(con, borderwatch.source_location("reported"), "reported")
-        objects = [o for o in store.list("") if o.key.lower().endswith(".csv")]
-        raw_files = borderwatch.fetch(con, store, objects, "reported", log=context.log.info)
+        # A mistake in a mapping stops the run, naming the file and the key.
+        publishers = load_publishers(PUBLISHERS_DIR)
+        listing = split_listing(
+            store.list(""), lambda k: is_reported_key(k) or any(p.claims(k) for p in publishers)
+        )
+        raw_files = borderwatch.fetch(con, store, listing, "reported", log=context.log.info)
         today = borderwatch.today()
-        results = [
-            parse_reported_file(raw.read(), raw.source_uri, facility_ids, metrics, *window, today)
-            for raw in raw_files
-        ]
-        results = drop_cross_file_duplicates(results)
-        return stage_window(
+        results = []
+        for raw in raw_files:
+            args = (facility_ids, metrics, *window, today)
+            data = raw.read()
+            result = parse_publisher_file(data, raw.source_uri, raw.key, publishers, *args)
+            if result is None:
+                result = parse_reported_file(data, raw.source_uri, *args)
+            results.append(result)
+        yield from publish_window(
             context,
             con,
-            asset_key="stg_reported__observations",
-            table="staging.stg_reported__observations",
-            date_column="observed_on",
             window=window,
-            batch=StagedBatch(results),
+            tables=[OBSERVATIONS],
+            outputs={
+                OBSERVATIONS.name: StagedBatch(
+                    drop_cross_file_duplicates(results) + reported_skipped_results(listing.skipped)
+                )
+            },
             raw_files=raw_files,
-            suite_path=SUITES / "stg_reported__observations.json",
             suite_parameters={
                 "known_facilities": sorted(facility_ids),
                 "known_metrics": sorted(metrics),
                 "earliest": EARLIEST.isoformat(),
-                "today": borderwatch.today().isoformat(),
+                "today": today.isoformat(),
             },
         )
 
 
-observations = curated_sql_asset(
-    key="observations",
-    group="curated",
-    deps=["stg_reported__observations", "facilities"],
-    description="curated.observations: every reported count, normalised, with its provenance.",
-    suite_dir=SUITES,
-    staging_ddls=("staging/stg_reported__observations.sql",),
+reported_drops = drop_sensor(
+    name="reported_drops",
+    prefix="reported/",
+    days_touched=days_touched,
+    selection=dg.AssetSelection.assets(reported_counts).downstream(),
+    claims=parse.is_reported_key,
+    description="New or changed CSV drops under reported/ in the source store request a run of "
+    "the observed_on days they hold: the reported step and everything downstream.",
+)
+
+defs = dg.Definitions.merge(
+    source_definitions(reported_counts), dg.Definitions(sensors=[reported_drops])
 )

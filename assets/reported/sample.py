@@ -2,7 +2,7 @@
 
 Irregular Tumangang and Khasan railcar counts from 2018 to September 2023. The Tumangang series
 peaks at exactly 20 before 2023-10-05 (CSIS: "at most 20 at any one time in the previous five
-years"), so the seed's ratio of 73 / 20 = 3.65 comes out of the data. Counts wander slowly and
+years"), so the published ratio of 73 / 20 = 3.65 comes out of the data. Counts wander slowly and
 spread widely enough that no earlier observation is half again over its own prior maximum or
 far out on its robust z-score (tests check both on the built warehouse).
 
@@ -70,7 +70,7 @@ def write(root: Path) -> Path:
                         "",
                         "synthetic",
                         "",
-                        "SYNTHETIC - not an observation; generated baseline for the demo",
+                        "SYNTHETIC - not an observation; generated baseline for the bundled sample",
                         "true",
                     ]
                 )

@@ -1,74 +1,80 @@
-"""The factory for curated assets: one SQL file, one optional suite, one unpartitioned asset."""
+"""Curated tables from a declarative list: each is one SQL file and its suite side by side in
+sql/curated/, rebuilt in full, validated and committed in one transaction."""
 
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from types import ModuleType
 
 import dagster as dg
 
 from assets.core import warehouse
-from orchestration.checks import suite_check_spec
-from orchestration.loading import build_curated
-from orchestration.resources import Borderwatch
+from orchestration.kit.checks import suite_check_spec, suite_path
+from orchestration.kit.columns import column_schema_metadata
+from orchestration.kit.resource import Borderwatch
+from orchestration.kit.versions import content_version
+from orchestration.kit.writing import POOL, publish_curated
 
 
-def curated_sql_asset(
-    *,
-    key: str,
-    group: str,
-    deps: list[str],
-    description: str,
-    suite_dir: Path,
-    staging_ddls: tuple[str, ...] = (),
-    counts: dict[str, str] | None = None,
-) -> dg.AssetsDefinition:
-    """An unpartitioned asset that rebuilds curated.<key> from sql/curated/<key>.sql.
+@dataclass(frozen=True)
+class CuratedTable:
+    """curated.<key> from sql/curated/<key>.sql, checked by sql/curated/<key>.expectations.json.
 
-    Every setting the resource holds is offered as a bound parameter (the SQL takes what it
-    names); the suite <suite_dir>/<key>.json, when present, is its blocking check. `counts` adds
-    metadata entries from SQL, e.g. {"anomalies": "select count(*) ... where is_anomaly"}.
+    `prepare(con, borderwatch)` runs inside the transaction before the SQL (e.g. to register a
+    frame the SQL reads); `modules` are the Python behind it, hashed into code_version; `counts`
+    adds metadata from SQL, e.g. {"anomalies": "select count(*) from ... where is_anomaly"}.
     """
-    suite = suite_dir / f"{key}.json"
-    specs = [suite_check_spec(key, suite)] if suite.exists() else []
+
+    key: str
+    deps: tuple[str, ...]
+    description: str
+    group: str = "curated"
+    kinds: tuple[str, ...] = ("sql",)
+    prepare: Callable | None = None
+    modules: tuple[ModuleType, ...] = ()
+    counts: dict[str, str] = field(default_factory=dict)
+
+
+def curated_asset(spec: CuratedTable) -> dg.AssetsDefinition:
+    sql_file = warehouse.SQL_DIR / "curated" / f"{spec.key}.sql"
+    suite = suite_path("curated", spec.key)
 
     @dg.asset(
-        key=key,
-        group_name=group,
-        deps=deps,
-        code_version="1",
-        pool="duckdb",
-        kinds={"duckdb", "sql"},
-        description=description,
-        check_specs=specs,
+        key=spec.key,
+        group_name=spec.group,
+        deps=list(spec.deps),
+        code_version=content_version(sql_file, suite, *spec.modules),
+        pool=POOL,
+        kinds={"duckdb", *spec.kinds},
+        description=spec.description,
+        metadata=column_schema_metadata("curated", spec.key),
+        check_specs=[suite_check_spec(spec.key, suite)],
     )
     def _build(context: dg.AssetExecutionContext, borderwatch: Borderwatch) -> dg.MaterializeResult:
+        prepare = spec.prepare
         with borderwatch.connect() as con:
-            # Upstream staging may be empty and never created: an empty source is valid.
-            warehouse.ensure_tables(con, *staging_ddls)
-            result = build_curated(
+            return publish_curated(
                 context,
                 con,
-                asset_key=key,
-                sql_file=f"curated/{key}.sql",
+                key=spec.key,
                 params=borderwatch.sql_params(),
-                suite_path=suite if specs else None,
                 suite_parameters={
                     "today": borderwatch.today().isoformat(),
-                    "known_facilities": [
-                        r[0]
-                        for r in con.execute(
-                            "select facility_id from curated.facilities order by 1"
-                        ).fetchall()
-                    ],
+                    "known_facilities": known_facilities(con),
                 },
+                prepare=(lambda c: prepare(c, borderwatch)) if prepare else None,
+                counts=spec.counts,
             )
-            extra = {
-                name: int(con.execute(sql).fetchone()[0]) for name, sql in (counts or {}).items()
-            }
-        if not extra:
-            return result
-        return dg.MaterializeResult(
-            asset_key=key,
-            metadata={**result.metadata, **extra},
-            check_results=result.check_results,
-        )
 
     return _build
+
+
+def known_facilities(con) -> list[str]:
+    try:
+        rows = con.execute("select facility_id from curated.facilities order by 1").fetchall()
+    except Exception:  # the gazetteer itself is being built
+        return []
+    return [r[0] for r in rows]
+
+
+def curated_assets(specs: Sequence[CuratedTable]) -> list[dg.AssetsDefinition]:
+    return [curated_asset(s) for s in specs]

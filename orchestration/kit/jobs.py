@@ -6,17 +6,17 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from orchestration import settings
-from orchestration.partitions import PARTITIONS_START
+from orchestration.kit.partitions import PARTITIONS_START
+from orchestration.kit.resource import Borderwatch
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 all_assets_job = dg.define_asset_job(
     "borderwatch_all",
-    selection=dg.AssetSelection.all(),
-    description="Every asset: sources into staging for the chosen day range (one run), then the "
-    "curated indicator tables rebuilt in full.",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("maintenance"),
+    description="Every asset but lake maintenance: sources into staging for the chosen day range "
+    "(one run), then the curated indicator tables rebuilt in full.",
 )
 
 
@@ -47,7 +47,7 @@ def trailing_window_schedule(name: str, cron: str, setting: str, description: st
     )
     def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
         when = context.scheduled_execution_time.date()
-        start, end = trailing_range(when, int(settings.setting(setting)))
+        start, end = trailing_range(when, int(getattr(Borderwatch.from_env(), setting)))
         return range_run_request(start, end, f"{name}-{when.isoformat()}")
 
     return _schedule

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import warnings
-from datetime import date, timedelta
 
 import dagster as dg
 
@@ -12,15 +11,7 @@ import dagster as dg
 warnings.filterwarnings("ignore", message=r"Parameter `backfill_policy` .* is currently in beta")
 
 PARTITIONS_START = "2015-01-01"
-daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START)
+# Today is a partition too (end_offset=1): a GDELT slot or a drop of today loads today, and a
+# later run of the same day replaces it with what has arrived since.
+daily_partitions = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, end_offset=1)
 single_run = dg.BackfillPolicy.single_run()
-
-
-def load_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
-    """The run's half-open date window [start, end): one day, or a whole range in one run."""
-    window = context.partition_time_window
-    return window.start.date(), window.end.date()
-
-
-def window_days(start: date, end: date) -> int:
-    return (end - start) // timedelta(days=1)

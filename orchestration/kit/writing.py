@@ -1,18 +1,36 @@
-"""Shared steps of every staging and curated asset: write, validate, and describe the result."""
+"""Write, audit, publish: every staging window and curated table is written, validated by its
+suite and committed in one transaction, or rolled back with nothing published."""
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 import polars as pl
 
 from assets.core import warehouse
-from assets.core.parsing import StagedBatch
+from assets.core.parsing import StagedBatch, audit_sha256_by_uri
 from assets.core.rawzone import RawFile
-from orchestration.checks import suite_check_result
+from assets.core.validation import SuiteOutcome
+from orchestration.kit.checks import (
+    ExpectationsFailed,
+    check_result,
+    suite_check_spec,
+    suite_path,
+    validate,
+)
+from orchestration.kit.columns import column_schema_metadata, table_comments
+from orchestration.kit.partitions import daily_partitions, single_run
+from orchestration.kit.versions import content_version
+
+POOL = "duckdb"
+PREVIEW_ROWS = 5
+PREVIEW_MAX_DAYS = 31
 
 
 def content_hash(df: pl.DataFrame) -> str:
@@ -21,50 +39,194 @@ def content_hash(df: pl.DataFrame) -> str:
 
 
 def table_frame(con, table: str, where: str = "", params: dict | None = None) -> pl.DataFrame:
-    return con.execute(f"select * from {table} {where}", params or {}).pl()
+    return con.execute(f"select * from {table} {where} order by all", params or {}).pl()
 
 
-def write_window(
+@dataclass(frozen=True)
+class StagingTable:
+    """One staging table a source's step writes: staging.<name>, partitioned on date_column.
+
+    With `quarantine`, its rows come from per-file parse results: bad rows go to
+    quarantine.<name> and every file gets a staging.load_audit row. Without, it is a plain frame
+    (links, gaps) written in the same transaction.
+    """
+
+    name: str
+    date_column: str
+    description: str
+    quarantine: bool = False
+
+    @property
+    def table(self) -> str:
+        return f"staging.{self.name}"
+
+    @property
+    def ddl(self) -> str:
+        return f"staging/{self.name}.sql"
+
+    @property
+    def suite(self) -> Path:
+        return suite_path("staging", self.name)
+
+    def files(self) -> list[Path]:
+        sql = warehouse.SQL_DIR
+        out = [sql / self.ddl, self.suite]
+        if self.quarantine:
+            out.append(sql / "quarantine" / f"{self.name}.sql")
+        return out
+
+
+def staging_step(
+    *,
+    name: str,
+    tables: Sequence[StagingTable],
+    group: str,
+    code: Sequence[ModuleType | Path],
+    kinds: Sequence[str] = ("polars",),
+    deps: Sequence[str] = ("facilities",),
+):
+    """The decorator every source's staging step shares: one partitioned step (daily partitions,
+    one run per range, the duckdb pool) that declares each table it writes as an asset with its
+    suite as a blocking check. code_version hashes each table's SQL and suite and `code` (the
+    modules and data files that decide the rows)."""
+    specs = [
+        dg.AssetSpec(
+            key=t.name,
+            group_name=group,
+            deps=list(deps),
+            description=t.description,
+            kinds={"duckdb", *kinds},
+            partitions_def=daily_partitions,
+            code_version=content_version(*t.files(), *code),
+            skippable=False,
+            metadata=column_schema_metadata("staging", t.name),
+        )
+        for t in tables
+    ]
+    checks = [suite_check_spec(t.name, t.suite) for t in tables]
+    return dg.multi_asset(
+        name=name,
+        specs=specs,
+        check_specs=checks,
+        partitions_def=daily_partitions,
+        backfill_policy=single_run,
+        pool=POOL,
+    )
+
+
+def load_window(context: dg.AssetExecutionContext) -> tuple[date, date]:
+    """The run's half-open date window [start, end): one day, or a whole range in one run."""
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+@dataclass
+class _Written:
+    summary: warehouse.LoadSummary
+    frame: pl.DataFrame
+    outcome: SuiteOutcome
+
+
+def _raise_failures(failures: list[tuple[str, SuiteOutcome, Path]]) -> None:
+    if not failures:
+        return
+    key, outcome, suite = failures[0]
+    error = ExpectationsFailed(key, outcome, suite)
+    for other_key, other, other_suite in failures[1:]:
+        error.description += "\n" + ExpectationsFailed(other_key, other, other_suite).description
+    raise error
+
+
+def publish_window(
     context: dg.AssetExecutionContext,
     con,
     *,
-    table: str,
-    date_column: str,
     window: tuple[date, date],
-    batch: StagedBatch,
-    sha_by_uri: dict[str, str],
-    related_date_columns: dict[str, str] | None = None,
-) -> warehouse.LoadSummary:
-    """Replace one staging table's window (with its related tables, quarantine and audit) and
-    say in the run's log what each file left behind."""
+    tables: Sequence[StagingTable],
+    outputs: dict[str, StagedBatch | pl.DataFrame],
+    raw_files: list[RawFile],
+    suite_parameters: dict,
+    extra_metadata: dict | None = None,
+) -> list[dg.MaterializeResult]:
+    """Replace the window of every table (with quarantine and audit), validate each against its
+    suite and commit only if no error-level expectation failed, all in one transaction."""
     start, end = window
-    name = table.split(".")[1]
-    related_date_columns = related_date_columns or {}
-    warehouse.ensure_tables(
-        con,
-        warehouse.AUDIT_DDL,
-        f"staging/{name}.sql",
-        f"quarantine/{name}.sql",
-        *[f"staging/{t.split('.')[1]}.sql" for t in related_date_columns],
-    )
-    related = {
-        t: (related_date_columns[t], frame)
-        for t, frame in batch.related.items()
-        if t in related_date_columns
-    }
-    for t, column in related_date_columns.items():
-        related.setdefault(t, (column, pl.DataFrame()))
-    summary = warehouse.load_partition(
-        con,
-        table,
-        date_column,
-        start,
-        end,
-        batch.results,
-        sha_by_uri,
-        run_id=context.run_id,
-        related=related,
-    )
+    results = [r for out in outputs.values() if isinstance(out, StagedBatch) for r in out.results]
+    sha_by_uri = audit_sha256_by_uri(results, raw_files)
+    bounds = {"start": start, "end": end}
+    warehouse.ensure_tables(con, warehouse.AUDIT_DDL, *all_staging_ddls())
+
+    def work(con) -> dict[str, _Written]:
+        written: dict[str, _Written] = {}
+        failures = []
+        for t in tables:
+            out = outputs.get(t.name)
+            if isinstance(out, StagedBatch):
+                summary = warehouse.load_partition(
+                    con, t.table, t.date_column, start, end, out.results, sha_by_uri,
+                    run_id=context.run_id, has_quarantine=t.quarantine,
+                )  # fmt: skip
+            else:
+                frame = out if out is not None else pl.DataFrame()
+                summary = warehouse.load_partition(
+                    con, t.table, t.date_column, start, end, [], sha_by_uri,
+                    rows=frame, run_id=context.run_id, has_quarantine=False,
+                )  # fmt: skip
+            table_comments(con, "staging", t.name)
+            if t.quarantine:
+                table_comments(con, "quarantine", t.name)
+            where = f"where {t.date_column} >= $start and {t.date_column} < $end"
+            frame = table_frame(con, t.table, where, bounds)
+            outcome = validate(frame, t.suite, suite_parameters)
+            if not outcome.success:
+                failures.append((t.name, outcome, t.suite))
+            written[t.name] = _Written(summary, frame, outcome)
+        table_comments(con, "staging", "load_audit")
+        _raise_failures(failures)
+        return written
+
+    written = warehouse.transact(con, work)
+    snapshot = warehouse.current_snapshot(con)
+    last_day = end - timedelta(days=1)
+    results = []
+    for t in tables:
+        w = written[t.name]
+        out = outputs.get(t.name)
+        if isinstance(out, StagedBatch):
+            _log_files(context, t, out)
+            context.log.info(
+                f"{t.table} {start}..{last_day}: {w.summary.files} file(s), read "
+                f"{w.summary.rows_read}, loaded {w.summary.rows_loaded}, filtered "
+                f"{w.summary.rows_filtered}, quarantined {w.summary.rows_quarantined}"
+            )
+        else:
+            context.log.info(f"{t.table} {start}..{last_day}: {w.frame.height} row(s)")
+        metadata = {
+            "window_start": start.isoformat(),
+            "window_end_exclusive": end.isoformat(),
+            **(w.summary.as_metadata() if isinstance(out, StagedBatch) else {}),
+            # Dagster copies this into every day's event: a range's total is not a day's count.
+            ("dagster/row_count" if (end - start).days == 1 else "rows_in_window"): w.frame.height,
+            "content_sha256": content_hash(w.frame),
+            "lake_snapshot": snapshot,
+            **(extra_metadata or {}),
+        }
+        if (end - start).days <= PREVIEW_MAX_DAYS:
+            # A range run copies the metadata into every day's event: keep it lean there.
+            metadata["preview"] = dg.MetadataValue.md(_preview(w.frame))
+        results.append(
+            dg.MaterializeResult(
+                asset_key=t.name,
+                metadata=metadata,
+                check_results=[check_result(t.name, w.outcome, t.suite)],
+            )
+        )
+    if not raw_files:
+        context.log.warning(f"no source files for {start}..{last_day}: loaded zero rows")
+    return results
+
+
+def _log_files(context, t: StagingTable, batch: StagedBatch) -> None:
     for result in batch.results:
         for warning in result.warnings:
             context.log.warning(f"{result.source_uri}: {warning}")
@@ -72,119 +234,71 @@ def write_window(
             first = result.quarantine.row(0, named=True)
             context.log.warning(
                 f"{result.source_uri}: {result.rows_quarantined} row(s) quarantined in "
-                f"quarantine.{name}; first at line {first['line_number']}: {first['reason']}"
+                f"quarantine.{t.name}; first at line {first['line_number']}: {first['reason']}"
             )
-    return summary
 
 
-def stage_window(
+def _preview(df: pl.DataFrame) -> str:
+    if df.height == 0:
+        return "_no rows_"
+    head = df.head(PREVIEW_ROWS)
+    lines = ["| " + " | ".join(head.columns) + " |", "|" + "---|" * len(head.columns)]
+    for row in head.iter_rows():
+        lines.append("| " + " | ".join("" if v is None else str(v)[:80] for v in row) + " |")
+    return "\n".join(lines)
+
+
+def all_staging_ddls() -> list[str]:
+    """Every staging and quarantine table's DDL: curated SQL may read a source never loaded."""
+    sql = warehouse.SQL_DIR
+    return [
+        p.relative_to(sql).as_posix()
+        for folder in ("staging", "quarantine")
+        for p in sorted((sql / folder).glob("*.sql"))
+    ]
+
+
+def publish_curated(
     context: dg.AssetExecutionContext,
     con,
     *,
-    asset_key: str,
-    table: str,
-    date_column: str,
-    window: tuple[date, date],
-    batch: StagedBatch,
-    raw_files: list[RawFile],
-    related_date_columns: dict[str, str] | None = None,
-    suite_path: Path,
+    key: str,
+    params: dict,
     suite_parameters: dict,
+    prepare: Callable[[object], None] | None = None,
+    counts: dict[str, str] | None = None,
     extra_metadata: dict | None = None,
 ) -> dg.MaterializeResult:
-    """Replace the window in staging (and quarantine and audit), validate it, report it."""
-    start, end = window
-    related_date_columns = related_date_columns or {}
-    summary = write_window(
-        context,
-        con,
-        table=table,
-        date_column=date_column,
-        window=window,
-        batch=batch,
-        sha_by_uri={f.source_uri: f.sha256 for f in raw_files},
-        related_date_columns=related_date_columns,
-    )
-    if not raw_files:
-        context.log.warning(
-            f"no source files for {table} in {start}..{end - timedelta(days=1)}: loaded zero rows"
-        )
-    where = f"where {date_column} >= $start and {date_column} < $end"
-    loaded = table_frame(con, table, where + " order by all", {"start": start, "end": end})
-    check = suite_check_result(asset_key, loaded, suite_path, suite_parameters)
-    metadata = {
-        "window_start": start.isoformat(),
-        "window_end_exclusive": end.isoformat(),
-        **summary.as_metadata(),
-        "dagster/row_count": loaded.height,
-        "content_sha256": content_hash(loaded),
-        "preview": dg.MetadataValue.md(
-            warehouse.preview_markdown(
-                con, f"select * from {table} {where}", {"start": start, "end": end}
-            )
-        ),
-    }
-    for t in related_date_columns:
-        metadata[f"rows_{t.split('.')[1]}"] = int(
-            con.execute(
-                f"select count(*) from {t} where {related_date_columns[t]} >= $start "
-                f"and {related_date_columns[t]} < $end",
-                {"start": start, "end": end},
-            ).fetchone()[0]
-        )
-    metadata.update(extra_metadata or {})
-    context.log.info(
-        f"{table} {start}..{end - timedelta(days=1)}: {summary.files} file(s), read {summary.rows_read}, "
-        f"loaded {summary.rows_loaded}, filtered {summary.rows_filtered}, "
-        f"quarantined {summary.rows_quarantined}"
-    )
-    return dg.MaterializeResult(asset_key=asset_key, metadata=metadata, check_results=[check])
+    """Rebuild curated.<key> from sql/curated/<key>.sql, validate it and commit, in one
+    transaction; `prepare(con)` runs first inside it (e.g. registers an input frame)."""
+    table = f"curated.{key}"
+    suite = suite_path("curated", key)
+    warehouse.ensure_tables(con, warehouse.AUDIT_DDL, *all_staging_ddls())
 
+    def work(con):
+        if prepare is not None:
+            prepare(con)
+        warehouse.run_sql_file(con, f"curated/{key}.sql", params)
+        table_comments(con, "curated", key)
+        frame = table_frame(con, table)
+        outcome = validate(frame, suite, suite_parameters)
+        if not outcome.success:
+            _raise_failures([(key, outcome, suite)])
+        extra = {name: int(con.execute(sql).fetchone()[0]) for name, sql in (counts or {}).items()}
+        return frame, outcome, extra
 
-def build_curated(
-    context: dg.AssetExecutionContext,
-    con,
-    *,
-    asset_key: str,
-    sql_file: str,
-    params: dict | None = None,
-    suite_path: Path | None = None,
-    suite_parameters: dict | None = None,
-    extra_metadata: dict | None = None,
-) -> dg.MaterializeResult:
-    """Rebuild one curated table from its SQL file, validate it and describe it."""
-    table = f"curated.{Path(sql_file).stem}"
-    warehouse.run_sql_file(con, sql_file, params)
-    df = table_frame(con, table)
-    metadata = {
-        "dagster/row_count": df.height,
-        "content_sha256": content_hash(df),
-        "sql": sql_file,
-        "preview": dg.MetadataValue.md(warehouse.preview_markdown(con, f"select * from {table}")),
-        **(extra_metadata or {}),
-    }
-    checks = []
-    if suite_path is not None:
-        checks.append(suite_check_result(asset_key, df, suite_path, suite_parameters or {}))
-    context.log.info(f"{table}: {df.height} rows")
-    return dg.MaterializeResult(asset_key=asset_key, metadata=metadata, check_results=checks)
-
-
-def staging_asset(*, key: str, group: str, description: str, suite_path: Path, kinds=("polars",)):
-    """The decorator every source's staging asset shares: daily partitions from 2015, one run
-    per range, the duckdb pool, and its suite as a blocking check."""
-    from orchestration.checks import suite_check_spec
-    from orchestration.partitions import daily_partitions, single_run
-
-    return dg.asset(
-        key=key,
-        group_name=group,
-        deps=["facilities"],
-        partitions_def=daily_partitions,
-        backfill_policy=single_run,
-        code_version="1",
-        pool="duckdb",
-        kinds={"duckdb", *kinds},
-        description=description,
-        check_specs=[suite_check_spec(key, suite_path)],
+    frame, outcome, extra = warehouse.transact(con, work)
+    context.log.info(f"{table}: {frame.height} rows")
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "dagster/row_count": frame.height,
+            "content_sha256": content_hash(frame),
+            "lake_snapshot": warehouse.current_snapshot(con),
+            "sql": f"sql/curated/{key}.sql",
+            "preview": dg.MetadataValue.md(_preview(frame)),
+            **extra,
+            **(extra_metadata or {}),
+        },
+        check_results=[check_result(key, outcome, suite)],
     )

@@ -14,6 +14,8 @@
 -- 1.5x the maximum. It is null when prior_mad = 0 (a flat history): then only the ratio speaks.
 -- Fewer than five priors never flag: one earlier sighting is no baseline.
 --
+-- alert_id (anomalies only): first 16 hex digits of md5(facility_id|metric|observed_on).
+--
 -- prior_clear_days: days in the same window with at least one clear scene over the facility
 -- (curated.imagery_coverage_daily.n_clear > 0): how many chances there were to see more.
 create schema if not exists curated;
@@ -79,7 +81,7 @@ scored as (
     inner join clear_days as c using (observation_id)
 ),
 
-final as (
+flagged as (
     select
         *,
         coalesce(
@@ -88,6 +90,18 @@ final as (
             false
         ) as is_anomaly
     from scored
+),
+
+final as (
+    select
+        *,
+        -- The alert an anomaly belongs to: one per facility, metric and day (several sources
+        -- reporting the same count share it). Derived from the data only, so it is stable
+        -- across rebuilds; curated.evidence and curated.alerts take it from here.
+        case when is_anomaly then
+            substr(md5(facility_id || '|' || metric || '|' || cast(observed_on as varchar)), 1, 16)
+        end as alert_id
+    from flagged
 )
 
 select * from final

@@ -1,6 +1,6 @@
 -- One row per anomaly: a (facility_id, metric, observed_on) with at least one anomalous
 -- observation in curated.activity_baselines, with its evidence counted from curated.evidence
--- (build that first; alert_id is computed the same way there and is stable across rebuilds).
+-- (build that first). alert_id comes from curated.activity_baselines, where it is computed once.
 --
 -- value, ratio_to_prior_max, robust_z: the largest over the anomalous reports of that day;
 -- prior_n, prior_max, prior_median: the trailing five-year baseline (the same for every report
@@ -36,8 +36,7 @@ evidence as (
 
 anomalies as (
     select
-        substr(md5(facility_id || '|' || metric || '|' || cast(observed_on as varchar)), 1, 16)
-            as alert_id,
+        alert_id,
         facility_id,
         metric,
         observed_on,
@@ -50,7 +49,7 @@ anomalies as (
         bool_and(synthetic) as synthetic
     from baselines
     where is_anomaly
-    group by facility_id, metric, observed_on
+    group by alert_id, facility_id, metric, observed_on
 ),
 
 reports as (

@@ -2,8 +2,8 @@
 --
 -- An alert is one (facility_id, metric, observed_on) with at least one anomalous observation in
 -- curated.activity_baselines; several sources reporting the same count share one alert.
--- alert_id = first 16 hex digits of md5(facility_id || '|' || metric || '|' || observed_on):
--- derived from the data only, so it is the same on every rebuild and in curated.alerts.
+-- alert_id comes from curated.activity_baselines, the one place it is computed (derived from
+-- facility, metric and day only, so it is the same on every rebuild and in curated.alerts).
 --
 -- evidence_kind:
 --   'report'  every report of that facility, metric and day in curated.observations
@@ -46,8 +46,7 @@ articles as (
 
 anomalies as (
     select distinct
-        substr(md5(facility_id || '|' || metric || '|' || cast(observed_on as varchar)), 1, 16)
-            as alert_id,
+        alert_id,
         facility_id,
         metric,
         observed_on

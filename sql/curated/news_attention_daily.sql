@@ -44,7 +44,9 @@ daily as (
         count(*) as n_articles,
         count(distinct source_name) as n_sources,
         count(distinct language) as n_languages,
-        avg(tone) as mean_tone,
+        -- Averaged over a list in a fixed order: a parallel avg() adds in any order, and
+        -- floating-point sums in another order differ in the last digit between runs.
+        list_avg(list(tone order by tone, article_id)) as mean_tone,
         list(document_url order by synthetic, published_at, document_url)[1:5] as top_urls
     from facility_articles
     group by facility_id, published_on

@@ -7,7 +7,8 @@ from pathlib import Path
 import polars as pl
 
 from assets.core.rawzone import RawFile
-from assets.reference.facilities import FACILITY_SCHEMA, aoi_polygon
+from assets.reference.facilities import FACILITY_SCHEMA
+from assets.reference.geometry import aoi_polygon
 
 PUBLIC_BUCKET, PRIVATE_BUCKET = "bw-public-imagery", "bw-private-imagery"
 

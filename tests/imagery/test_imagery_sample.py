@@ -10,8 +10,8 @@ from shapely.geometry import box, shape
 from assets.core.sources import LocalSourceStore
 from assets.imagery import sample
 from assets.imagery.backends import list_imagery_objects
-from assets.imagery.stage import stage_imagery
-from assets.reference.facilities import aoi_polygon
+from assets.imagery.scenes import scenes_in_window
+from assets.reference.geometry import aoi_polygon
 from tests.imagery.imagery_helpers import raw_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,7 +70,7 @@ def test_bundled_sample_has_a_clear_scene_over_tumangang_on_2023_10_05(facilitie
     assert objects and all(o.key.startswith("sentinel-s2-l2a-cogs/") for o in objects)
     assert {o.key.split("/")[5] for o in objects} == {"10"}  # only October was listed
     raws = [raw_file(tmp_path, o.uri, store.read(o.key)) for o in objects]
-    batch = stage_imagery(raws, facilities, start, end)
+    batch = scenes_in_window(raws, facilities, start, end)
     links = batch.related["staging.stg_imagery__scene_facilities"]
     clear = links.filter(facility_id="tumangang", acquired_on=date(2023, 10, 5))
     assert clear["scene_id"].to_list() == ["S2A_52TFM_20231005_0_L2A"]

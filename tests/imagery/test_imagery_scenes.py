@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 from shapely.geometry import Polygon
 
-from assets.imagery.stage import SCENE_FACILITIES_TABLE, facility_areas, overlaps, stage_imagery
+from assets.imagery.scenes import SCENE_FACILITIES_TABLE, scenes_in_window
+from assets.reference.geometry import facility_areas, overlaps
 from tests.imagery.imagery_helpers import facilities_frame, facility_at, raw_file
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +50,7 @@ def test_bbox_covering_the_site_is_not_coverage(site, tmp_path):
     assert facility_id == "tumangang" and share == pytest.approx(0.5, abs=0.01)
     doc = {"type": "FeatureCollection", "features": [
         _item("triangle", TRIANGLE), _item("half", HALF), _item("square", SQUARE)]}
-    batch = stage_imagery([raw_file(tmp_path, "mem://fc.json", doc)], site,
+    batch = scenes_in_window([raw_file(tmp_path, "mem://fc.json", doc)], site,
                           date(2023, 10, 1), date(2023, 10, 8))
     (result,) = batch.results
     assert sorted(result.rows["scene_id"]) == ["half", "square"]
@@ -71,7 +72,7 @@ def test_window_and_duplicates_are_filtered_not_lost(site, tmp_path):
             raw_file(tmp_path, "mem://two.json", [_item("a", SQUARE), es]),
             raw_file(tmp_path, "mem://three.json", {"type": "FeatureCollection",
                                                     "features": [pc, l1c]})]
-    batch = stage_imagery(raws, site, date(2023, 10, 1), date(2023, 10, 8))
+    batch = scenes_in_window(raws, site, date(2023, 10, 1), date(2023, 10, 8))
     one, two, three = batch.results
     assert one.rows["scene_id"].to_list() == ["a"] and one.rows_filtered == 2
     assert two.rows["scene_id"].to_list() == ["S2A_52TFM_20231006_0_L2A"]
@@ -98,7 +99,7 @@ def _warehouse() -> duckdb.DuckDBPyConnection:
 
 def test_staged_frames_fit_the_ddl(site, tmp_path):
     bad = b'{"type": "Feature",'
-    batch = stage_imagery([raw_file(tmp_path, "mem://x.json", [_item("a", SQUARE)]),
+    batch = scenes_in_window([raw_file(tmp_path, "mem://x.json", [_item("a", SQUARE)]),
                            raw_file(tmp_path, "mem://bad.json", bad)],
                           site, date(2023, 10, 1), date(2023, 10, 8))
     con = _warehouse()
@@ -155,19 +156,19 @@ def test_coverage_daily_counts_scenes_and_clear_ones():
 def test_suites_pass_on_good_rows_and_catch_bad_ones(site, tmp_path):
     from assets.core.validation import run_suite
 
-    suites = REPO / "assets" / "imagery" / "suites"
-    batch = stage_imagery([raw_file(tmp_path, "mem://x.json", [_item("a", SQUARE),
+    sql = REPO / "sql"
+    batch = scenes_in_window([raw_file(tmp_path, "mem://x.json", [_item("a", SQUARE),
                                                              _item("b", HALF, cloud=None)])],
                           site, date(2023, 10, 1), date(2023, 10, 8))
     scenes = batch.results[0].rows.drop("bbox")
     params = {"today": "2026-01-01", "known_facilities": ["tumangang"]}
-    outcome = run_suite(scenes, suites / "stg_imagery__scenes.json", params)
+    outcome = run_suite(scenes, sql / "staging" / "stg_imagery__scenes.expectations.json", params)
     assert outcome.success, outcome.summary()
     broken = pl.concat([scenes, scenes.head(1).with_columns(cloud_cover=pl.lit(150.0))])
-    failed = {r.expectation for r in run_suite(broken, suites / "stg_imagery__scenes.json",
+    failed = {r.expectation for r in run_suite(broken, sql / "staging" / "stg_imagery__scenes.expectations.json",
                                                params).failed}
     assert {"expect_compound_columns_to_be_unique", "expect_column_values_to_be_between"} <= failed
-    future = run_suite(scenes, suites / "stg_imagery__scenes.json",
+    future = run_suite(scenes, sql / "staging" / "stg_imagery__scenes.expectations.json",
                        {**params, "today": "2023-10-01"})
     assert not future.success
 
@@ -176,17 +177,8 @@ def test_suites_pass_on_good_rows_and_catch_bad_ones(site, tmp_path):
         "acquired_on": [date(2023, 10, 5), date(2023, 10, 6)],
         "n_scenes": [2, 1], "n_clear": [1, 2], "best_cloud_cover": [3.5, None],
     })
-    result = run_suite(coverage, suites / "imagery_coverage_daily.json", params)
+    result = run_suite(coverage, sql / "curated" / "imagery_coverage_daily.expectations.json", params)
     failed = [r.expectation for r in result.failed]
     assert failed == ["expect_column_pair_values_a_to_be_greater_than_b"]
-    good = run_suite(coverage.head(1), suites / "imagery_coverage_daily.json", params)
+    good = run_suite(coverage.head(1), sql / "curated" / "imagery_coverage_daily.expectations.json", params)
     assert good.success, good.summary()
-
-
-def test_suite_files_are_gx_suites():
-    import great_expectations as gx
-
-    for path in (REPO / "assets" / "imagery" / "suites").glob("*.json"):
-        spec = json.loads(path.read_text())
-        suite = gx.ExpectationSuite(name=spec["name"], expectations=spec["expectations"])
-        assert len(suite.expectations) == len(spec["expectations"]) and path.stem == spec["name"]

@@ -8,7 +8,7 @@ from shapely.geometry import shape
 
 from assets.imagery import sample
 from assets.imagery.backends import search_area, search_stac_api
-from assets.imagery.stage import stage_imagery
+from assets.imagery.scenes import scenes_in_window
 from tests.imagery.imagery_helpers import raw_file
 from tests.servers import start_rustac, venv_binary
 
@@ -53,7 +53,7 @@ def test_search_follows_paging_and_returns_every_matching_item(stac_api, facilit
     assert again == uris  # same request, same uris: pages land once in the raw zone
 
     raws = [raw_file(tmp_path, uri, body) for uri, body in pages]
-    batch = stage_imagery(raws, facilities, start, end)
+    batch = scenes_in_window(raws, facilities, start, end)
     staged = sorted(s for r in batch.results for s in r.rows["scene_id"])
     for r in batch.results:
         r.check_accounting()

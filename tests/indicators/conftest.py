@@ -9,7 +9,9 @@ import polars as pl
 import pytest
 
 from assets.core.warehouse import run_sql_file
-from assets.indicators import DEFAULT_PARAMS
+from orchestration.kit.resource import Borderwatch
+
+DEFAULT_PARAMS = Borderwatch().sql_params()
 
 CSIS_URL = (
     "https://beyondparallel.csis.org/"

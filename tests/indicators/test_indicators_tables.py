@@ -3,7 +3,9 @@
 from datetime import date
 
 from assets.core.warehouse import run_sql_file, sql_text
-from assets.indicators import DEFAULT_PARAMS
+from orchestration.kit.resource import Borderwatch
+
+DEFAULT_PARAMS = Borderwatch().sql_params()
 
 CSIS_URL = (
     "https://beyondparallel.csis.org/"

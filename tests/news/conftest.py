@@ -18,7 +18,7 @@ REALDATA = ROOT / ".." / "shared" / "realdata"
 
 @dataclass
 class FakeRaw:
-    """What stage_news needs from assets.core.rawzone.RawFile."""
+    """What news_in_window needs from assets.core.rawzone.RawFile."""
 
     key: str
     data: bytes

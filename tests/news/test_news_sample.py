@@ -13,8 +13,8 @@ import pytest
 
 from assets.core.sources import LocalSourceStore
 from assets.core.warehouse import run_sql_file
+from assets.news.articles import list_news_objects, news_in_window
 from assets.news.sample import REAL, write_sample
-from assets.news.stage import list_news_objects, stage_news
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "news"
@@ -88,7 +88,7 @@ def staged(facilities):
         pytest.skip(f"news sample not generated: {SAMPLE}")
     store = LocalSourceStore(SAMPLE)
     objects = list_news_objects(store, START, END)
-    return stage_news([_Raw(store, o) for o in objects], facilities, START, END)
+    return news_in_window([_Raw(store, o) for o in objects], facilities, START, END)
 
 
 @pytest.fixture(scope="module")
@@ -144,17 +144,17 @@ def test_tumangang_attention_rises_after_2023_10_05(warehouse):
 
 def test_suites_pass_on_the_sample(staged, warehouse, facilities):
     validation = pytest.importorskip("assets.core.validation")
-    suites = ROOT / "assets" / "news" / "suites"
+    sql = ROOT / "sql"
     params = {"today": "2026-01-01", "known_facilities": facilities["facility_id"].to_list()}
     articles = pl.concat([r.rows for r in staged.articles.results])
-    outcome = validation.run_suite(articles, suites / "stg_news__articles.json", params)
+    outcome = validation.run_suite(articles, sql / "staging" / "stg_news__articles.expectations.json", params)
     assert outcome.success, outcome.summary()
     attention = warehouse.execute("select * from curated.news_attention_daily").pl()
-    outcome = validation.run_suite(attention, suites / "news_attention_daily.json", params)
+    outcome = validation.run_suite(attention, sql / "curated" / "news_attention_daily.expectations.json", params)
     assert outcome.success, outcome.summary()
     bad = articles.head(2).with_columns(pl.lit("not a url").alias("document_url"))
     outcome = validation.run_suite(
-        pl.concat([articles, bad]), suites / "stg_news__articles.json", params
+        pl.concat([articles, bad]), sql / "staging" / "stg_news__articles.expectations.json", params
     )
     failed = {r.expectation for r in outcome.failed}
     assert {"expect_column_values_to_match_regex", "expect_column_values_to_be_unique"} <= failed
