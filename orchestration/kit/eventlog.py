@@ -14,6 +14,12 @@ at), their indexed tags, and one insert-or-update per asset key carrying what th
 that key would have left. Anything that is not a plain asset event (asset checks, run status)
 goes through `store_event` unchanged, in order.
 
+It also writes a planned asset check of a partitioned asset the cheap way. For a range run the
+base class inserts one asset_check_executions row per partition as one multi-VALUES statement and
+serialises the event again for every row: about 0.35 s per check for 2,373 days here, so 24
+checks made most of a demo run's planning. The rows are the same; the event is serialised once
+and inserted with executemany (about 0.04 s).
+
 Enable it in the instance's dagster.yaml, and set DAGSTER_EVENT_BATCH_SIZE (e.g. 1000) in the
 environment of the process that runs the steps:
 
@@ -34,9 +40,14 @@ from collections.abc import Sequence
 from dagster import Field, StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.event_log.schema import AssetKeyTable, SqlEventLogStorageTable
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    SqlEventLogStorageTable,
+)
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
-from dagster._serdes import ConfigurableClass, ConfigurableClassData
+from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
 
 def default_base_dir() -> str:
@@ -124,3 +135,25 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage, ConfigurableClass):
                 )
                 if not updated.rowcount:
                     conn.execute(AssetKeyTable.insert().values(asset_key=key, **values))
+
+    def _store_asset_check_evaluation_planned(
+        self, event: EventLogEntry, event_id: int | None
+    ) -> None:
+        planned = event.get_dagster_event().event_specific_data
+        partition_keys = (
+            planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        )
+        row = dict(
+            asset_key=planned.asset_key.to_string(),
+            check_name=planned.check_name,
+            run_id=event.run_id,
+            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+            evaluation_event=serialize_value(event),
+            evaluation_event_timestamp=self._event_insert_timestamp(event),
+            evaluation_event_storage_id=event_id,
+        )
+        with self.index_connection() as conn:
+            conn.execute(
+                AssetCheckExecutionsTable.insert(),
+                [{**row, "partition": key} for key in partition_keys],
+            )
