@@ -39,17 +39,9 @@ def _check_range(start: str, end: str) -> None:
 
 
 def _print_table(df, max_rows: int = 50) -> None:
-    import polars as pl
+    from assets.core.export import table_text
 
-    with pl.Config(
-        tbl_rows=max_rows,
-        tbl_cols=-1,
-        fmt_str_lengths=80,
-        tbl_width_chars=200,
-        tbl_hide_dataframe_shape=True,
-        tbl_hide_column_data_types=True,
-    ):
-        print(df)
+    print(table_text(df, max_rows), end="")
 
 
 def _step_failure(data) -> str:
@@ -110,7 +102,11 @@ def materialize(
     if selection is not None:
         if isinstance(selection, str):
             selection = dg.AssetSelection.from_string(selection)
-        keys = list(selection.resolve(defs.resolve_asset_graph()))
+        graph = defs.resolve_asset_graph()
+        # A source's step writes all its tables in one transaction: selecting one selects them all.
+        keys = sorted(
+            {k for key in selection.resolve(graph) for k in graph.get(key).assets_def.keys}
+        )
     with dg.DagsterInstance.get() as instance:
         dead_runs = release_dead_runs(instance)
         for dead in dead_runs:
@@ -240,12 +236,9 @@ def show_demo_result() -> None:
 
 def _typed(value: str):
     """--param values: integers and decimals bind as numbers, anything else as text."""
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
+    from assets.core.export import typed_param
+
+    return typed_param(value)
 
 
 def _as_of(value: str | None):

@@ -225,12 +225,16 @@ def materialize_process(env: dict[str, str], *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
-def kill_when(box: dict, delay: float = 0.0):
-    """SIGKILL the process in box["proc"] (after `delay` seconds)."""
+def kill_when(box: dict, delay: float = 0.0, until=None):
+    """SIGKILL the process in box["proc"], `delay` seconds later, or once `until()` is true
+    (waiting at most 10 s)."""
 
     def kill():
         if delay:
             time.sleep(delay)
+        deadline = time.monotonic() + 10
+        while until is not None and not until() and time.monotonic() < deadline:
+            time.sleep(0.01)
         box["proc"].send_signal(signal.SIGKILL)
 
     return kill
@@ -427,8 +431,8 @@ def inject_s3_fault(proxy: FaultProxy, fault: str, rng: random.Random, clean: di
         for _ in range(3):
             pick = rng.choice([is_listing, is_object_get])
             n = rng.randint(1, listings if pick is is_listing else gets)
-            # Slow but in time, then past the 1 s read timeout (retried), then served.
-            proxy.inject(Nth(pick, n), Fault(delay=rng.uniform(0.2, 0.8)), Fault(delay=1.5))
+            # Past the 1 s read timeout (retried), then slow but in time.
+            proxy.inject(Nth(pick, n), Fault(delay=1.5), Fault(delay=rng.uniform(0.2, 0.8)))
     else:
         raise ValueError(fault)
 
@@ -457,7 +461,7 @@ def s3_trial(faults, trial, weed, proxy, clean, run, home, attempts=6) -> str:
             how = f"failed ({lines[0]}), then the next run finished"
     finally:
         crashes.settle()
-    assert proxy.faulted >= len(faults), f"only {proxy.faulted} fault(s) injected"
+    assert proxy.faulted >= len(faults) and proxy.pending() == 0, "a fault was not injected"
     assert_like_clean(home, clean["fingerprint"])
     return f"{'+'.join(faults)} trial {trial} ({settings['AWS_RETRY_MODE']}): {how}"
 
@@ -643,10 +647,10 @@ def gdelt_trial(faults, trial, gdelt, proxy, clean, run, home, monkeypatch) -> N
     from assets.news import http
 
     rng = random.Random(f"gdelt-{'+'.join(faults)}/{trial}")
+    distinct = rng.sample(clean["files"], 2 * len(faults))  # two files per fault, none shared
     picked = {}
-    for fault in faults:
-        names = rng.sample(clean["files"], 2)
-        picked[fault] = names
+    for i, fault in enumerate(faults):
+        names = picked[fault] = distinct[2 * i : 2 * i + 2]
         for name in names:
             if fault == "5xx_burst":
                 # Up to attempts - 1 errors in a row: stamina's backoff gets through them.
@@ -654,15 +658,17 @@ def gdelt_trial(faults, trial, gdelt, proxy, clean, run, home, monkeypatch) -> N
                 gdelt.fail(name, times=rng.randint(1, http.DEFAULT_RETRY.attempts - 1),
                            status=status)  # fmt: skip
             elif fault == "slow_and_timeouts":
-                # Slow in time, then past the read timeout: 1 s here instead of fetch_slots'
-                # default 60 s, which the news step uses; stamina retries the timeout.
+                # Past the read timeout (1 s here instead of fetch_slots' default 60 s, which
+                # the news step uses): stamina retries; then slow but in time.
                 monkeypatch.setitem(http.fetch_slots.__kwdefaults__, "timeout", 1.0)
-                gdelt.delay(name, rng.uniform(0.1, 0.5))
                 gdelt.delay(name, 1.5)
+                gdelt.delay(name, rng.uniform(0.1, 0.5))
             else:
                 raise ValueError(fault)
     code, out, err = run(gdelt_env(home, proxy), "--select", GDELT_SELECTION)
     assert code == 0, err[-3000:]
+    with gdelt._lock:
+        assert not any(gdelt._faults.values()), f"faults not injected: {gdelt._faults}"
     for fault, names in picked.items():
         for name in names:
             assert gdelt.requests[name] >= 2, f"{fault}: {name} asked {gdelt.requests[name]}x"
@@ -715,7 +721,8 @@ def gdelt_sigkill_trial(trial, gdelt, proxy, clean, run, home) -> None:
     proxy.inject(
         Nth(lambda m, t: is_slot_file(m, t) and t.rsplit("/", 1)[-1] in files,
             rng.randint(1, len(files))),
-        Fault(cut=True, mid_body=kill_when(box)),
+        # Killed once the half-received file is being written to the raw zone.
+        Fault(cut=True, mid_body=kill_when(box, until=lambda: incoming_files(home))),
     )  # fmt: skip
     env = gdelt_env(home, proxy)
     box["proc"] = proc = materialize_process(env, "--select", GDELT_SELECTION)

@@ -127,8 +127,27 @@ def test_every_worked_query_is_tested():
         "news_near_observation.sql",
         "weeks_without_clear_imagery.sql",
         "news_without_reports.sql",
+        "scene_footprints.sql",
     }
     assert {p.name for p in (REPO / "sql" / "queries").glob("*.sql")} == tested
+
+
+def test_query_scene_footprints(demo_home):
+    from shapely import wkt
+
+    from assets.reference.geometry import aoi_polygon
+
+    got = run_query(demo_home, "scene_footprints.sql")
+    seed = [r for r in got if r["scene_id"] == "S2A_52TFM_20231005_0_L2A"]
+    assert "tumangang" in {r["facility_id"] for r in seed}
+    site = aoi_polygon(42.4217, 130.6026, 2000)
+    for row in got[:50]:
+        footprint = wkt.loads(row["footprint_wkt"])
+        assert 0 < row["overlap_fraction"] <= 1
+        if row["facility_id"] == "tumangang":
+            assert footprint.intersects(site)
+    keys = [(r["facility_id"], r["acquired_on"], r["scene_id"]) for r in got]
+    assert keys == sorted(keys)
 
 
 def test_query_anomalous_observations(demo_home):

@@ -23,6 +23,17 @@ TABLE_MAX_ROWS = 200  # what `borderwatch query` shows; csv, json and parquet ho
 COORDINATE_DIGITS = 7  # about 1 cm: finer is noise, and rounding keeps the output stable
 
 
+def typed_param(value: str):
+    """A query parameter given as text (`--param name=value`): integers and decimals bind as
+    numbers, anything else as text."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
 def table_text(df: pl.DataFrame, max_rows: int = TABLE_MAX_ROWS) -> str:
     """The aligned text table the CLI prints: every column, strings up to 80 characters."""
     with pl.Config(

@@ -235,25 +235,8 @@ MANIFEST_DDL = (Path(__file__).resolve().parents[2] / "sql" / "raw" / "manifest.
 
 def record_raw(con, zone: RawZone, source_uri: str, key: str, data: bytes, etag=None) -> RawFile:
     """Keep bytes fetched from anywhere (a file, an API page) in the raw zone and the manifest."""
-    con.execute(MANIFEST_DDL)
     sha, path = zone.put(data)
-    con.execute(
-        """
-        insert into raw.manifest (source_uri, source_key, sha256, bytes, fetched_at, etag)
-        select $source_uri, $source_key, $sha256, $bytes, $fetched_at, $etag
-        where not exists (
-            select 1 from raw.manifest where source_uri = $source_uri and sha256 = $sha256
-        )
-        """,
-        {
-            "source_uri": source_uri,
-            "source_key": key,
-            "sha256": sha,
-            "bytes": len(data),
-            "fetched_at": datetime.now(UTC),
-            "etag": etag,
-        },
-    )
+    record_manifest(con, source_uri, key, sha, len(data), etag)
     return RawFile(source_uri, key, sha, len(data), etag, path)
 
 

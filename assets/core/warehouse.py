@@ -339,7 +339,7 @@ def migrate_legacy(legacy: str | Path, config: LakeConfig) -> dict[str, int]:
         frames = {
             f"{schema}.{name}": source.execute(
                 f"select * from {_qualified(f'{schema}.{name}')}"
-            ).arrow()
+            ).fetch_arrow_table()
             for schema, name in tables
         }
     finally:

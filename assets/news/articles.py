@@ -160,11 +160,12 @@ def normalise_url(url: str) -> str:
     text = url.strip()
     try:
         parts = urlsplit(text)
+        port = parts.port  # raises on a malformed port ("host:80x")
     except ValueError:
-        return text
+        return text  # not a URL we can normalise: its own text is its identity
     host = (parts.hostname or "").lower().removeprefix("www.")
-    if parts.port and parts.port not in (80, 443):
-        host = f"{host}:{parts.port}"
+    if port and port not in (80, 443):
+        host = f"{host}:{port}"
     query = urlencode(
         [
             (k, v)

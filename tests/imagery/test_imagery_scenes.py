@@ -1,6 +1,5 @@
 """Staging and coverage: footprints not bboxes, one row per scene, the coverage SQL, suites."""
 
-import json
 from datetime import date, datetime
 from pathlib import Path
 

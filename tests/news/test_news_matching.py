@@ -91,3 +91,13 @@ def test_url_slug_and_percent_encoded_korean(matcher):
     url = "https://x.example/%EB%91%90%EB%A7%8C%EA%B0%95%EC%97%AD-freight"
     assert url_slug(url).startswith("두만강역")
     assert _kinds(match_article(matcher, title="x", url=url), "tumangang") == {"alias_url"}
+
+
+def test_a_malformed_port_does_not_stop_the_window():
+    from assets.news.articles import article_id, normalise_url
+
+    assert normalise_url("https://example.invalid:80x/story") == "https://example.invalid:80x/story"
+    assert article_id("https://example.invalid:80x/story") != article_id("https://example.invalid/story")
+    assert normalise_url("http://www.Example.invalid:8080/a/?utm_source=x&b=2") == (
+        "https://example.invalid:8080/a?b=2"
+    )
