@@ -74,7 +74,7 @@ def materialize(
     resource = Borderwatch.from_env(replay=replay)
     paths = resource.paths
     prepare_instance(paths)
-    from orchestration.definitions import defs
+    from orchestration.definitions import borderwatch_resource, defs
 
     lake = resource.lake()
     if selection and re.fullmatch(r"[\w\s,]+", selection):
@@ -95,7 +95,9 @@ def materialize(
     job = dg.Definitions(
         assets=all_assets,
         jobs=[all_assets_job],
-        resources={"borderwatch": resource},
+        # The definitions' resource: the webhook stays an EnvVar, never a value in the run's
+        # stored configuration.
+        resources={"borderwatch": borderwatch_resource(replay=replay)},
         loggers={"progress": progress_logger},
     ).resolve_job_def(all_assets_job.name)
     keys = None

@@ -107,7 +107,11 @@ def test_staged_frames_fit_the_ddl(site, tmp_path):
     con.execute("insert into staging.stg_imagery__scenes by name select * from _s")
     con.register("_f", batch.related[SCENE_FACILITIES_TABLE].to_arrow())
     con.execute("insert into staging.stg_imagery__scene_facilities by name select * from _f")
-    q = batch.results[1].quarantine.with_columns(sha256=pl.lit("0" * 64))
+    q = batch.results[1].quarantine.with_columns(
+        sha256=pl.lit("0" * 64),
+        window_start=pl.lit(date(2023, 10, 1)),
+        window_end=pl.lit(date(2023, 10, 8)),
+    )
     con.register("_q", q.to_arrow())
     con.execute("insert into quarantine.stg_imagery__scenes by name select * from _q")
     row = con.execute(

@@ -284,42 +284,6 @@ def _attention() -> pl.DataFrame:
     )
 
 
-BASELINES_SQL = """
-create or replace table curated.activity_baselines as
-with o as (select * from curated.observations),
-p as (
-    select o.facility_id, o.metric, o.observed_on, o.source,
-        count(p.value) as prior_n, max(p.value) as prior_max,
-        median(p.value) as prior_median, mad(p.value) as prior_mad
-    from o left join o as p
-        on p.facility_id = o.facility_id and p.metric = o.metric
-        and p.observed_on >= o.observed_on - interval 5 year and p.observed_on < o.observed_on
-    group by all
-),
-s as (
-    select o.facility_id, o.metric, o.observed_on, o.value, o.source, o.source_url, o.synthetic,
-        p.prior_n, p.prior_max, p.prior_median, p.prior_mad,
-        case when p.prior_max > 0 then round(o.value / p.prior_max, 4) end as ratio_to_prior_max,
-        case when p.prior_mad > 0
-            then round(0.6745 * (o.value - p.prior_median) / p.prior_mad, 4) end as robust_z,
-        0 as prior_clear_days
-    from o join p using (facility_id, metric, observed_on, source)
-)
-select *, coalesce(prior_n >= 5 and (ratio_to_prior_max >= 1.5 or robust_z >= 3.5), false)
-    as is_anomaly
-from s order by facility_id, metric, observed_on, source
-"""
-
-COVERAGE_SQL = """
-create or replace table curated.imagery_coverage_daily as
-select facility_id, acquired_on, count(*) as n_scenes,
-    count(*) filter (where cloud_cover <= 20) as n_clear,
-    min(cloud_cover) as best_cloud_cover, list(scene_id order by scene_id) as scene_ids
-from staging.stg_imagery__scene_facilities
-group by all order by facility_id, acquired_on
-"""
-
-
 def _register(con, table: str, frame: pl.DataFrame) -> None:
     con.register("_frame", frame.to_arrow())
     con.execute(f"create or replace table {table} as select * from _frame")
@@ -336,8 +300,15 @@ def build_upstream(con) -> None:
     _register(con, "staging.stg_news__articles", articles)
     _register(con, "staging.stg_news__article_facilities", links)
     _register(con, "curated.news_attention_daily", _attention())
-    con.execute(BASELINES_SQL)
-    con.execute(COVERAGE_SQL)
+    # The curated observations carry the facility's name and crossing, as the real SQL makes them.
+    con.execute(
+        "create or replace table curated.observations as select o.*, f.name as facility_name, "
+        "f.crossing_id from curated.observations as o join curated.facilities as f "
+        "using (facility_id)"
+    )
+    # Coverage and baselines come from their own SQL files: the logic lives in one place.
+    run_sql_file(con, "curated/imagery_coverage_daily.sql", DEFAULT_PARAMS)
+    run_sql_file(con, "curated/activity_baselines.sql", DEFAULT_PARAMS)
 
 
 def build_indicators(con, params: dict | None = None) -> None:
