@@ -24,6 +24,7 @@ from orchestration.kit.resource import Borderwatch
 from orchestration.kit.sensors import FailedRun, run_failure_notifier
 
 WEBHOOK_ENV = "BORDERWATCH_ALERT_WEBHOOK"
+LAKE_CATALOG_ENV = "BORDERWATCH_LAKE_CATALOG"
 
 
 def borderwatch_resource(**overrides) -> Borderwatch:
@@ -32,6 +33,9 @@ def borderwatch_resource(**overrides) -> Borderwatch:
     name, never its value, and reads the value only when a run or sensor needs it."""
     if os.environ.get(WEBHOOK_ENV):
         overrides.setdefault("alert_webhook_url", dg.EnvVar(WEBHOOK_ENV))
+    # A catalog string may carry a password (better kept in PGPASSWORD): the same rule.
+    if os.environ.get(LAKE_CATALOG_ENV):
+        overrides.setdefault("lake_catalog", dg.EnvVar(LAKE_CATALOG_ENV))
     return Borderwatch.from_env(**overrides)
 
 

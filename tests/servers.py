@@ -781,6 +781,11 @@ class SeaweedFS:
         self.log_path = self.logs / "stdout.log"
         self.proc: subprocess.Popen | None = None
         self.starts = 0
+        # (bucket, key) of objects that must read back before start() returns: after a crash
+        # the S3 port and the credentials are back before the volumes are (for a few seconds
+        # under load every GET answers 500 "volume not found"), and a server is not back
+        # until it serves its objects again.
+        self.ready_objects: list[tuple[str, str]] = []
         if start:
             self.start()
 
@@ -820,14 +825,19 @@ class SeaweedFS:
 
         client = self.client(Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5))
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                client.list_buckets()
-                return
-            except Exception:
-                if time.monotonic() > deadline or not self.running:
-                    raise
-                time.sleep(0.2)
+        calls = [client.list_buckets] + [
+            (lambda b=bucket, k=key: client.get_object(Bucket=b, Key=k)["Body"].read())
+            for bucket, key in self.ready_objects
+        ]
+        for call in calls:
+            while True:
+                try:
+                    call()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline or not self.running:
+                        raise
+                    time.sleep(0.2)
 
     def client(self, config=None):
         """A boto3 S3 client with this server's credentials, straight to it (no proxy)."""

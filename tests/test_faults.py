@@ -273,6 +273,31 @@ class Nth:
             return False
 
 
+class Exact:
+    """Matches one request (method, target) and its retries."""
+
+    def __init__(self, request: tuple[str, str]):
+        self.target = request
+
+    def __call__(self, method: str, target: str) -> bool:
+        return (method, target) == self.target
+
+
+class Targets:
+    """Requests a clean run made, handed out at random and each at most once, so two faults
+    never stack on one request (whose retries would then run out)."""
+
+    def __init__(self, requests: list[tuple[str, str]], rng: random.Random):
+        self.requests = list(dict.fromkeys(requests))  # distinct, in order
+        self.rng, self.used = rng, set()
+
+    def pick(self, kind, first: int | None = None) -> tuple[str, str]:
+        pool = [r for r in self.requests if kind(*r) and r not in self.used][:first]
+        chosen = self.rng.choice(pool)
+        self.used.add(chosen)
+        return chosen
+
+
 def is_listing(method: str, target: str) -> bool:
     return method == "GET" and "list-type=2" in target
 
@@ -318,6 +343,7 @@ def weed(tmp_path_factory):
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(put, files))
             list(pool.map(filler, range(FILLERS)))
+        server.ready_objects = [(BUCKET, f"{PREFIX}/reported/published_counts.csv")]
         yield server
     finally:
         server.stop()
@@ -360,8 +386,7 @@ def s3_clean(weed, s3_proxy, tmp_path_factory):
     return {
         "home": home,
         "fingerprint": prints,
-        "listings": sum(is_listing(m, t) for m, t in requests),
-        "gets": sum(is_object_get(m, t) for m, t in requests),
+        "requests": requests,
     }
 
 
@@ -404,45 +429,48 @@ class Crashes:
         self.weed.start()  # a no-op when it runs
 
 
-def inject_s3_fault(proxy: FaultProxy, fault: str, rng: random.Random, clean: dict,
+def inject_s3_fault(proxy: FaultProxy, fault: str, rng: random.Random, targets: Targets,
                     crashes: Crashes, settings: dict) -> None:  # fmt: skip
-    listings, gets = clean["listings"], clean["gets"]
     if fault == "kill_mid_listing":
-        # SeaweedFS dies while it answers a listing (the news listing's second page, or
-        # any listing) and is back after a moment, maybe after the retries gave up.
-        pick = rng.choice([is_next_page, is_listing])
-        n = 1 if pick is is_next_page else rng.randint(1, listings)
-        proxy.inject(Nth(pick, n), Fault(cut=True, mid_body=crashes.crash(rng.uniform(0.1, 3))))
-    elif fault == "kill_mid_download":
-        n = rng.randint(1, gets)
+        # SeaweedFS dies while it answers a listing (the news listing's second page, or any
+        # listing) and is back after a moment, maybe after the retries gave up.
+        kind = rng.choice([is_next_page, is_listing])
         proxy.inject(
-            Nth(is_object_get, n), Fault(cut=True, mid_body=crashes.crash(rng.uniform(0.1, 3)))
+            Exact(targets.pick(kind)),
+            Fault(cut=True, mid_body=crashes.crash(rng.uniform(0.1, 3))),
+        )
+    elif fault == "kill_mid_download":
+        proxy.inject(
+            Exact(targets.pick(is_object_get)),
+            Fault(cut=True, mid_body=crashes.crash(rng.uniform(0.1, 3))),
         )
         # And a body cut short without a crash: s3transfer downloads it again.
-        proxy.inject(Nth(is_object_get, rng.randint(1, gets)), Fault(cut=True))
+        proxy.inject(Exact(targets.pick(is_object_get)), Fault(cut=True))
     elif fault == "5xx_burst":
         for _ in range(3):
-            pick = rng.choice([is_listing, is_object_get])
-            n = rng.randint(1, listings if pick is is_listing else gets)
+            request = targets.pick(rng.choice([is_listing, is_object_get]))
             length = rng.randint(1, int(settings["AWS_MAX_ATTEMPTS"]) - 1)
-            proxy.inject(Nth(pick, n), *[Fault(status=rng.choice([500, 502, 503, 504]))] * length)
+            statuses = [rng.choice([500, 502, 503, 504]) for _ in range(length)]
+            proxy.inject(Exact(request), *[Fault(status=s) for s in statuses])
     elif fault == "slow_and_timeouts":
         settings["BORDERWATCH_S3_TIMEOUT"] = "1"
         for _ in range(3):
-            pick = rng.choice([is_listing, is_object_get])
-            n = rng.randint(1, listings if pick is is_listing else gets)
+            request = targets.pick(rng.choice([is_listing, is_object_get]))
             # Past the 1 s read timeout (retried), then slow but in time.
-            proxy.inject(Nth(pick, n), Fault(delay=1.5), Fault(delay=rng.uniform(0.2, 0.8)))
+            proxy.inject(Exact(request), Fault(delay=1.5), Fault(delay=rng.uniform(0.2, 0.8)))
     else:
         raise ValueError(fault)
 
 
-def s3_trial(faults, trial, weed, proxy, clean, run, home, attempts=6) -> str:
+def s3_trial(faults, trial, weed, proxy, clean, run, home, attempts=None) -> str:
     rng = random.Random(f"{'+'.join(faults)}/{trial}")
-    settings = retry_settings(rng, attempts)
+    # The default ten attempts, or five: then a crash outlasts them more often, and the run
+    # must fail clearly and finish next time.
+    settings = retry_settings(rng, attempts or rng.choice([5, 10]))
     crashes = Crashes(weed)
+    targets = Targets(clean["requests"], rng)
     for fault in faults:
-        inject_s3_fault(proxy, fault, rng, clean, crashes, settings)
+        inject_s3_fault(proxy, fault, rng, targets, crashes, settings)
     env = s3_env(home, weed, proxy.url, **settings)
     try:
         code, out, err = run(env, "--select", S3_SELECTION)
@@ -463,7 +491,8 @@ def s3_trial(faults, trial, weed, proxy, clean, run, home, attempts=6) -> str:
         crashes.settle()
     assert proxy.faulted >= len(faults) and proxy.pending() == 0, "a fault was not injected"
     assert_like_clean(home, clean["fingerprint"])
-    return f"{'+'.join(faults)} trial {trial} ({settings['AWS_RETRY_MODE']}): {how}"
+    mode, tries = settings["AWS_RETRY_MODE"], settings["AWS_MAX_ATTEMPTS"]
+    return f"{'+'.join(faults)} trial {trial} ({mode}, {tries} attempts): {how}"
 
 
 def test_s3_store_faults_all_at_once_lose_and_duplicate_nothing(
@@ -492,8 +521,8 @@ def test_retry_settings_are_botocores_and_bad_ones_are_named(monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     store = S3SourceStore(SOURCE)
     config = store.client.meta.config
-    assert config.retries == {"mode": "standard", "total_max_attempts": 6}
-    assert store.attempts == 6 and config.read_timeout == 60
+    assert config.retries == {"mode": "standard", "total_max_attempts": 10}
+    assert store.attempts == 10 and config.read_timeout == 60
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "3")
     monkeypatch.setenv("BORDERWATCH_S3_TIMEOUT", "2.5")
@@ -524,7 +553,7 @@ def s3_sigkill_trial(trial, weed, proxy, clean, run, home) -> None:
     # (while it writes the raw zone or the lake).
     delay = 0.0 if trial == 0 else rng.choice([0.0, rng.uniform(0, 0.5)])
     proxy.inject(
-        Nth(is_object_get, rng.randint(1, clean["gets"])),
+        Exact(Targets(clean["requests"], rng).pick(is_object_get)),
         Fault(cut=True, mid_body=kill_when(box, delay)),
     )
     env = s3_env(home, weed, proxy.url, **retry_settings(rng))
@@ -553,9 +582,11 @@ def s3_gone_trial(trial, weed, proxy, clean, run) -> None:
     rng = random.Random(f"gone/{trial}")
     home = clean["home"]
     before = fingerprint(home, strict=True)  # run ids included: nothing may publish again
+    # One of the first requests of its kind: the first step reading the store fails on it,
+    # the later ones cannot even list.
     pick = rng.choice([is_object_get, is_listing])
-    nth = Nth(pick, rng.randint(1, 3))
-    proxy.inject(nth, Fault(cut=True, mid_body=weed.kill))
+    request = Targets(clean["requests"], rng).pick(pick, first=3)
+    proxy.inject(Exact(request), Fault(cut=True, mid_body=weed.kill))
     env = s3_env(home, weed, proxy.url, **retry_settings(rng, attempts=2))
     code, out, err = run(env, "--select", S3_SELECTION)
     assert code == 1, out[-2000:] + err[-2000:]
@@ -566,7 +597,7 @@ def s3_gone_trial(trial, weed, proxy, clean, run) -> None:
     assert_one_sentence_naming(first, SOURCE)
     if pick is is_object_get:
         # The object it was downloading is named.
-        assert object_uri(nth.target[1]) in first, (nth.target, first)
+        assert object_uri(request[1]) in first, (request, first)
         assert "broke before the whole answer arrived" in first, first
     for line in lines[1:]:  # the other steps could not even list
         assert_one_sentence_naming(line, SOURCE)
@@ -714,6 +745,27 @@ def test_gdelt_gone_for_good_fails_in_one_sentence_naming_the_file(
     assert raw_zone_problems(home) == []
 
 
+def test_gdelt_server_gone_for_good_is_named_in_one_sentence(tmp_path, run):
+    """Nothing listens at the GDELT URL any more: the run ends with a sentence naming it."""
+    import stamina
+
+    from tests.servers import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/gdeltv2/"  # closed: connection refused
+    home = tmp_path / "home"
+    stamina.set_testing(True, attempts=2)  # stamina's own switch: same retries, no waiting
+    try:
+        code, out, err = run(
+            clean_env(home, BORDERWATCH_GDELT_URL=url), "--select", GDELT_SELECTION
+        )
+    finally:
+        stamina.set_testing(False)
+    assert code == 1, out[-2000:]
+    lines = failure_lines(err)
+    assert len(lines) == 1, err[-3000:]
+    assert_one_sentence_naming(lines[0], url, "lastupdate.txt")
+
+
 def gdelt_sigkill_trial(trial, gdelt, proxy, clean, run, home) -> None:
     rng = random.Random(f"sigkill-gdelt/{trial}")
     box: dict = {}
@@ -747,3 +799,42 @@ def test_run_killed_mid_gdelt_stream_twenty_trials(
     trial, gdelt, gdelt_proxy, gdelt_clean, run, tmp_path
 ):
     gdelt_sigkill_trial(trial, gdelt, gdelt_proxy, gdelt_clean, run, tmp_path / "home")
+
+
+# ---------------------------------------------------------------------------------------------
+# The raw zone's own crash safety
+
+
+def test_raw_zone_sweeps_a_dead_writers_temporary_file_and_spares_a_live_ones(tmp_path):
+    from assets.core.rawzone import RawZone
+
+    root = tmp_path / "raw"
+    (root / "ab").mkdir(parents=True)
+    dead = [root / ".incoming-dead", root / "ab" / ".incoming-older-layout"]
+    for path in dead:
+        path.write_bytes(b"half a fi")
+    # A live writer in another process holds its lock while it writes.
+    live = root / ".incoming-live"
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(live)!r}, os.O_CREAT | os.O_WRONLY)\n"
+         "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        zone = RawZone(root)
+        sha, path = zone.put(b"whole file")
+        assert path.read_bytes() == b"whole file" and path.name == sha
+        assert not any(p.exists() for p in dead)
+        assert live.exists()
+        # A short copy under a valid name (from before writes were synced) is replaced whole.
+        path.write_bytes(b"whole")
+        assert RawZone(root).put(b"whole file")[1].read_bytes() == b"whole file"
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    # Its writer gone, the next zone sweeps it too.
+    RawZone(root).put_stream([b"a", b"b"])
+    assert sorted(p.name for p in root.rglob(".incoming-*")) == []

@@ -178,12 +178,15 @@ class LocalSourceStore:
 # AWS's usual ones, from the environment or the profile (AWS_RETRY_MODE / retry_mode: standard,
 # adaptive or legacy; AWS_MAX_ATTEMPTS / max_attempts: attempts in all, the first included), with
 # these defaults. Backoff is botocore's: full jitter, doubling, at most 20 s between attempts.
+# Ten attempts wait about 80 s in all on average and practically never under 10 s (six give
+# up within 10 s about one time in six): enough to ride out a store restarting, whose S3 port
+# answers a few seconds before its objects do (SeaweedFS: HTTP 500 "volume not found").
 # A body cut short after the answer began (a server dying mid-download) is outside what
 # botocore retries; such a read is handed to boto3's transfer manager (s3transfer), which
 # downloads it again with its own retries, up to the same number of attempts.
 S3_RETRY_MODES = ("standard", "adaptive", "legacy")
 DEFAULT_S3_RETRY_MODE = "standard"
-DEFAULT_S3_MAX_ATTEMPTS = 6
+DEFAULT_S3_MAX_ATTEMPTS = 10
 # Seconds to wait for a connection, and for each read of an answer (BORDERWATCH_S3_TIMEOUT).
 DEFAULT_S3_TIMEOUT = 60.0
 
@@ -195,9 +198,6 @@ class S3Retries:
     mode: str = DEFAULT_S3_RETRY_MODE
     max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
     timeout: float = DEFAULT_S3_TIMEOUT
-
-    def describe(self) -> str:
-        return f"{self.max_attempts} attempt(s), retry mode {self.mode}"
 
     @classmethod
     def from_env(cls, scoped_config: dict | None = None) -> S3Retries:

@@ -27,6 +27,7 @@ from assets.core.lake import (  # noqa: F401  (re-exported: the warehouse's publ
     snapshots,
     transact,
 )
+from assets.core.lake import _redact as redact  # noqa: F401  (config printout)
 from assets.core.lake_admin import delete_orphans, export_lake, maintain, orphan_files  # noqa: F401
 from assets.core.parsing import ParseResult
 

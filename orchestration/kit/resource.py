@@ -221,6 +221,8 @@ class Borderwatch(dg.ConfigurableResource):
                 from assets.core.secrets import mask_url
 
                 value = mask_url(str(value))
+            elif name == "lake_catalog" and value:
+                value = warehouse.redact(str(value))  # a password in it stays out of sight
             out.append((env, value, text))
         return out
 

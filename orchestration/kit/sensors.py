@@ -282,10 +282,16 @@ class FailedRun:
 def root_cause(error) -> str:
     """The innermost error of a failed step (a SerializableErrorInfo chain): our own sentence,
     not Dagster's wrapper (the CLI says the same thing the same way)."""
-    while getattr(error, "cause", None) is not None:
-        error = error.cause
-    if error is None:
+    # The innermost error raised by borderwatch's own code (its message names the file or URL
+    # and wraps the library error beneath, `raise ... from exc`); failing that, the innermost.
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = getattr(error, "cause", None)
+    if not chain:
         return ""
+    ours = [e for e in chain if (e.message or "").startswith(("assets.", "orchestration."))]
+    error = ours[-1] if ours else chain[-1]
     if not error.message:
         return error.cls_name or ""
     # Dagster prefixes the exception's module and class: the sentence is what follows.
