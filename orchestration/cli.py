@@ -357,7 +357,7 @@ def report(out: str | None) -> None:
     target = Path(out).resolve() if out else resource.paths.report / "index.html"
     con = connect(resource.lake(), read_only=True)
     try:
-        result = build_report(con, target)
+        result = build_report(con, target, cache_dir=resource.paths.cache)
     finally:
         con.close()
     print(

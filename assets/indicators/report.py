@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -648,8 +649,32 @@ def summary_section(
     )
 
 
-def build_report(con, out_path: Path, facilities: list[str] | None = None) -> ReportResult:
-    """Write the report page for `facilities` (default: every facility with observations)."""
+def javascript_bundle(cache_dir: Path | None = None) -> str:
+    """Vega, Vega-Lite and vega-embed as one script, from vl-convert (which bundles them in about
+    a second); kept in `cache_dir` under a name with both versions, so it is built once."""
+    if cache_dir is None:
+        return vlc.javascript_bundle(vl_version=VL_VERSION)
+    path = Path(cache_dir) / f"vega-bundle-vlc{vlc.__version__}-vl{VL_VERSION}.js"
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    bundle = vlc.javascript_bundle(vl_version=VL_VERSION)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(bundle, encoding="utf-8")
+    partial.replace(path)  # whole or absent, for a concurrent reader
+    return bundle
+
+
+def build_report(
+    con,
+    out_path: Path,
+    facilities: list[str] | None = None,
+    cache_dir: Path | None = None,
+) -> ReportResult:
+    """Write the report page for `facilities` (default: every facility with observations);
+    `cache_dir` keeps the built JavaScript bundle between reports."""
     out_path = Path(out_path)
     chosen = _facilities(con, facilities)
     alerts = _rows(con, "select * from curated.alerts order by observed_on, facility_id, metric")
@@ -746,7 +771,7 @@ def build_report(con, out_path: Path, facilities: list[str] | None = None) -> Re
 <title>borderwatch report</title>
 <style>{STYLE}</style>
 <script type="text/javascript">
-{vlc.javascript_bundle(vl_version=VL_VERSION)}
+{javascript_bundle(cache_dir)}
 </script>
 </head>
 <body>

@@ -66,6 +66,9 @@ def _date_parser(languages: tuple[str, ...]):
     )
 
 
+_CJK_NUMERALS = frozenset("〇零一二三四五六七八九十")
+
+
 def parse_loose_date(text: str | None, language: str | None = None) -> datetime | None:
     """A date feedparser cannot read, written the way its language writes dates
     ('5 октября 2023 г.', '2023년 10월 5일', '5. Oktober 2023 14:05 +0100'), in UTC.
@@ -73,6 +76,9 @@ def parse_loose_date(text: str | None, language: str | None = None) -> datetime 
     The feed's language is tried first, then every language of languages.csv. None when no
     language reads a complete absolute date (year, month and day)."""
     if not text or not text.strip():
+        return None
+    if not any(ch.isdigit() or ch in _CJK_NUMERALS for ch in text):
+        # No year can be read from text without a numeral (trying every language takes seconds).
         return None
     text = " ".join(text.split())
     hint = normalise_language(language)

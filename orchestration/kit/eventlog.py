@@ -14,11 +14,14 @@ at), their indexed tags, and one insert-or-update per asset key carrying what th
 that key would have left. Anything that is not a plain asset event (asset checks, run status)
 goes through `store_event` unchanged, in order.
 
-It also writes a planned asset check of a partitioned asset the cheap way. For a range run the
-base class inserts one asset_check_executions row per partition as one multi-VALUES statement and
-serialises the event again for every row: about 0.35 s per check for 2,373 days here, so 24
-checks made most of a demo run's planning. The rows are the same; the event is serialised once
-and inserted with executemany (about 0.04 s).
+It also writes a planned asset check as the one row its evaluation resolves. borderwatch's checks
+are not partitioned (a suite validates a run's whole write in one evaluation, stored with no
+partition; `orchestration/kit/checks.py` never gives a check a partitions definition, and
+tests/test_definitions.py holds it to that). Dagster 1.13 still plans a range run's checks with
+the run's partition subset, and the base class inserts one PLANNED row per day and check: rows
+no evaluation ever updates (the UI shows those days' checks as still planned), about 57,000 for
+the demo's 2,373 days, 80 MB and most of its planning. This storage writes one PLANNED row with
+no partition, which the evaluation then marks passed or failed.
 
 Enable it in the instance's dagster.yaml, and set DAGSTER_EVENT_BATCH_SIZE (e.g. 1000) in the
 environment of the process that runs the steps:
@@ -115,19 +118,28 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage, ConfigurableClass):
                 conn.execute(SqlEventLogStorageTable.insert(), run_rows)
 
         with self.index_transaction() as conn:
-            event_ids = []
-            for row in rows:
-                result = conn.execute(SqlEventLogStorageTable.insert().values(**row))
-                event_ids.append(result.inserted_primary_key[0])
+            # One multi-row INSERT ... RETURNING, ids in the rows' order (SQLite >= 3.35).
+            result = conn.execute(
+                SqlEventLogStorageTable.insert().returning(
+                    SqlEventLogStorageTable.c.id, sort_by_parameter_order=True
+                ),
+                rows,
+            )
+            event_ids = [row[0] for row in result]
             self._store_asset_event_tags(conn, events, event_ids)
-            # The base class updates the asset-key row once per event; applying the events'
-            # values in order to one dict per key leaves the row exactly as that would.
+            # The base class updates the asset-key row once per event. What that leaves is, per
+            # key, the columns of the last event of each event type (each type sets the same
+            # columns), applied in order: only those events' values are built (building one
+            # serialises the whole event again).
             has_index_cols = self._has_asset_key_index_cols_on_connection(conn)
+            last: dict[tuple[str, str], int] = {}
+            for i, event in enumerate(events):
+                key = event.get_dagster_event().asset_key.to_string()
+                last[(key, event.dagster_event_type.value)] = i
             merged: dict[str, dict] = {}
-            for event, event_id in zip(events, event_ids, strict=True):
-                values = self._get_asset_entry_values(event, event_id, has_index_cols)
+            for (key, _kind), i in sorted(last.items(), key=lambda item: item[1]):
+                values = self._get_asset_entry_values(events[i], event_ids[i], has_index_cols)
                 if values:
-                    key = event.get_dagster_event().asset_key.to_string()
                     merged.setdefault(key, {}).update(values)
             for key, values in merged.items():
                 updated = conn.execute(
@@ -140,20 +152,16 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage, ConfigurableClass):
         self, event: EventLogEntry, event_id: int | None
     ) -> None:
         planned = event.get_dagster_event().event_specific_data
-        partition_keys = (
-            planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
-        )
-        row = dict(
-            asset_key=planned.asset_key.to_string(),
-            check_name=planned.check_name,
-            run_id=event.run_id,
-            execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
-            evaluation_event=serialize_value(event),
-            evaluation_event_timestamp=self._event_insert_timestamp(event),
-            evaluation_event_storage_id=event_id,
-        )
         with self.index_connection() as conn:
             conn.execute(
-                AssetCheckExecutionsTable.insert(),
-                [{**row, "partition": key} for key in partition_keys],
+                AssetCheckExecutionsTable.insert().values(
+                    asset_key=planned.asset_key.to_string(),
+                    check_name=planned.check_name,
+                    partition=None,  # what the evaluation is stored with: see the module notes
+                    run_id=event.run_id,
+                    execution_status=AssetCheckExecutionRecordStatus.PLANNED.value,
+                    evaluation_event=serialize_value(event),
+                    evaluation_event_timestamp=self._event_insert_timestamp(event),
+                    evaluation_event_storage_id=event_id,
+                )
             )

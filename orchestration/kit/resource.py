@@ -326,6 +326,11 @@ class Paths:
     def report(self) -> Path:
         return self.home / "report"
 
+    @property
+    def cache(self) -> Path:
+        """Files built once and kept (the report's JavaScript bundle); safe to delete."""
+        return self.home / "cache"
+
 
 @cache
 def default_resource() -> Borderwatch:

@@ -25,11 +25,12 @@ from orchestration.kit.checks import (
     validate,
 )
 from orchestration.kit.columns import column_schema_metadata, table_comments
-from orchestration.kit.partitions import daily_partitions, single_run
+from orchestration.kit.partitions import backfill_policy, daily_partitions
 from orchestration.kit.versions import content_version
 
 POOL = "duckdb"
 PREVIEW_ROWS = 5
+# Longer range runs keep each day's event lean: window, row count, content hash, snapshot.
 PREVIEW_MAX_DAYS = 31
 
 
@@ -109,7 +110,7 @@ def staging_step(
         specs=specs,
         check_specs=checks,
         partitions_def=daily_partitions,
-        backfill_policy=single_run,
+        backfill_policy=backfill_policy,
         pool=POOL,
     )
 
@@ -201,18 +202,20 @@ def publish_window(
             )
         else:
             context.log.info(f"{t.table} {start}..{last_day}: {w.frame.height} row(s)")
+        short = (end - start).days <= PREVIEW_MAX_DAYS
         metadata = {
             "window_start": start.isoformat(),
             "window_end_exclusive": end.isoformat(),
-            **(w.summary.as_metadata() if isinstance(out, StagedBatch) else {}),
+            # A range run copies the metadata into every day's event (each serialised twice):
+            # over a long range, the file counts are in the run's log and staging.load_audit.
+            **(w.summary.as_metadata() if short and isinstance(out, StagedBatch) else {}),
             # Dagster copies this into every day's event: a range's total is not a day's count.
             ("dagster/row_count" if (end - start).days == 1 else "rows_in_window"): w.frame.height,
             "content_sha256": content_hash(w.frame),
             "lake_snapshot": snapshot,
-            **(extra_metadata or {}),
+            **((extra_metadata or {}) if short else {}),
         }
-        if (end - start).days <= PREVIEW_MAX_DAYS:
-            # A range run copies the metadata into every day's event: keep it lean there.
+        if short:
             metadata["preview"] = dg.MetadataValue.md(_preview(w.frame))
         results.append(
             dg.MaterializeResult(

@@ -115,6 +115,16 @@ def test_report_is_self_contained_and_deterministic(warehouse, tmp_path):
     assert 'href="https://www.rd.nl/artikel/1037517"' in page
     again = build_report(warehouse, tmp_path / "b" / "report.html")
     assert again.path.read_bytes() == result.path.read_bytes()
+    # The JavaScript bundle, built once into a cache folder, gives the same page from the cache.
+    cache = tmp_path / "cache"
+    first = build_report(warehouse, tmp_path / "c" / "report.html", cache_dir=cache)
+    (bundle,) = cache.glob("vega-bundle-*.js")
+    assert bundle.read_text(encoding="utf-8") in page
+    assert not list(cache.glob(".*"))  # no partial file left
+    bundle.write_text(bundle.read_text(encoding="utf-8") + "\n// from the cache\n")
+    cached = build_report(warehouse, tmp_path / "d" / "report.html", cache_dir=cache)
+    assert first.path.read_bytes() == result.path.read_bytes()
+    assert "// from the cache" in cached.path.read_text(encoding="utf-8")
 
 
 def test_recent_anomalies_count_back_from_the_data_date():
