@@ -18,6 +18,7 @@ from assets.core.lake import (  # noqa: F401  (re-exported: the warehouse's publ
     LakeBusyError,
     LakeConfig,
     WarehouseLockedError,
+    claim_table,
     connect,
     current_snapshot,
     is_conflict,
@@ -70,9 +71,42 @@ def run_sql_file(con, relative: str, params: dict | None = None) -> None:
 
 
 def ensure_tables(con, *relatives: str) -> None:
-    """Run DDL files (create ... if not exists). On the lake a table that exists adds no snapshot."""
-    for rel in relatives:
-        run_sql_file(con, rel)
+    """Run DDL files (create ... if not exists). On the lake a table that exists adds no snapshot.
+
+    In one transaction: runs that start side by side on a new lake all create the same schemas
+    and tables, and all but the first conflict at COMMIT; transact runs them again, and then
+    they find everything there."""
+
+    existing = {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    }
+    # A file whose tables all exist has nothing to do (each is `create ... if not exists` only):
+    # skipping it saves a step a dozen statements and a transaction.
+    missing = [rel for rel in relatives if not set(_created_tables(rel)) <= existing]
+    if not missing:
+        return
+
+    def create(c) -> None:
+        for rel in missing:
+            run_sql_file(c, rel)
+
+    transact(con, create)
+
+
+_CREATE_TABLE = re.compile(
+    r"\bcreate\s+table\s+if\s+not\s+exists\s+([a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*)", re.I
+)
+
+
+def _created_tables(relative: str) -> list[str]:
+    """The schema.table names a DDL file creates; a file that creates none is always run."""
+    code = re.sub(r"--[^\n]*", "", sql_text(relative))
+    found = [m.lower() for m in _CREATE_TABLE.findall(code)]
+    return found or [f"{relative}:no-table"]
 
 
 def table_columns(con, table: str) -> list[str]:
@@ -241,6 +275,23 @@ def load_partition(
         if frame.height:
             cols = table_columns(con, other)
             _insert_frame(con, other, frame.select([c for c in cols if c in frame.columns]))
+    if quarantine:
+        q = pl.concat(quarantine, how="vertical_relaxed").unique(
+            subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
+        )
+        # Several windows quarantine the same row (a file that cannot be read, a row without a
+        # date): runs of two windows at once must not both insert it. A row already there is
+        # deleted below, which conflicts by itself; a new one needs the claim.
+        con.register("_quarantine", q.to_arrow())
+        try:
+            new_rows = con.execute(
+                f"select count(*) from _quarantine anti join quarantine.{name} "
+                "using (source_uri, sha256, line_number)"
+            ).fetchone()[0]
+        finally:
+            con.unregister("_quarantine")
+        if new_rows:
+            claim_table(con, f"quarantine.{name}")
     if has_quarantine:
         con.execute(
             f"delete from quarantine.{name} where window_start >= $start and window_end <= $end",
@@ -264,9 +315,6 @@ def load_partition(
             finally:
                 con.unregister("_versions")
     if quarantine:
-        q = pl.concat(quarantine, how="vertical_relaxed").unique(
-            subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
-        )
         con.register("_quarantine", q.to_arrow())
         try:
             con.execute(
