@@ -71,6 +71,12 @@ def _definitions() -> dg.Definitions:
         schedules=merged.schedules,
         sensors=merged.sensors,
         resources={**(merged.resources or {}), "borderwatch": borderwatch_resource()},
+        # Runs launched by the UI, schedules and sensors execute their steps in the run's own
+        # process, as the CLI does: imports (Great Expectations alone takes seconds), the
+        # definitions and the instance are loaded once per run, not once per step. Every step
+        # that writes the lake waits for the one "duckdb" pool slot anyway, so separate step
+        # processes would buy no parallelism.
+        executor=dg.in_process_executor,
     )
 
 
