@@ -601,5 +601,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The `borderwatch` command: main(), then a quick exit.
+
+    Everything the command writes is closed by then (lake connections, the Dagster instance and
+    files all use context managers); logging is shut down and standard output flushed here.
+    Skipping the interpreter's teardown of Dagster, Great Expectations, pandas and DuckDB saves
+    about two seconds per command."""
+    code = main()
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # a reader that stopped early (| head), or closed
+            pass
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
