@@ -200,7 +200,8 @@ def _default_extension_dir() -> Path:
 
 
 def _quote(text: str) -> str:
-    """A SQL string literal, for the one place DuckDB takes no parameter: ATTACH's path."""
+    """A SQL string literal, for the places DuckDB takes no parameter: ATTACH's path, and the
+    text after COMMENT ON ... IS."""
     if any(ch in text for ch in "\0\n\r"):
         raise ValueError("the lake catalog string contains a control character")
     return "'" + text.replace("'", "''") + "'"
@@ -366,6 +367,21 @@ def connect(
         raise
 
 
+def session(base: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """A new connection to `base`'s database instance (from connect()), set up as connect() sets
+    its own: the lake in use, timezone UTC. Opening one costs microseconds where connect() loads
+    extensions and attaches the catalog (about 0.15 s); its transactions are its own, and each
+    reads the lake's latest snapshot when it starts."""
+    con = base.cursor()
+    try:
+        con.execute("SET timezone = 'UTC'")
+        con.execute(f"USE {LAKE}")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
 # --- reading ---------------------------------------------------------------------------------
 
 
@@ -409,6 +425,11 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 # --- writing ---------------------------------------------------------------------------------
 
 
+# Connections inside a transact's work (by id: a DuckDB connection takes no weak reference).
+# DuckDB cannot be asked whether a transaction is open, and a BEGIN inside one aborts it.
+_in_transact: set[int] = set()
+
+
 def transact(
     con: duckdb.DuckDBPyConnection,
     work: Callable[[duckdb.DuckDBPyConnection], T],
@@ -422,7 +443,12 @@ def transact(
     `work` again, with backoff, up to `attempts` times: so `work` must compute everything it
     writes from what it reads inside the transaction, and have no other side effects worth
     repeating. Every other error propagates at once.
+
+    Called from the work of another transact on the same connection, `work` runs in that
+    transaction: the enclosing transact commits it, or redoes it whole.
     """
+    if id(con) in _in_transact:
+        return work(con)
     result: T
     for attempt in stamina.retry_context(
         on=is_retryable,
@@ -434,13 +460,49 @@ def transact(
     ):
         with attempt:
             con.execute("BEGIN TRANSACTION")
+            _in_transact.add(id(con))
             try:
                 result = work(con)
                 con.execute("COMMIT")
             except BaseException:
                 _rollback(con)
                 raise
+            finally:
+                _in_transact.discard(id(con))
     return result
+
+
+_TABLE = re.compile(r"^([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)$")
+
+
+def claim_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Inside a transaction: make it conflict with every other transaction writing `table` at
+    the same time, so that transact redoes whichever commits second, and the redo sees what the
+    first one wrote.
+
+    A check-then-insert needs it ("insert the keys the table lacks": raw.manifest, quarantine
+    rows that several load windows share). DuckLake lets concurrent transactions insert into
+    one table side by side, so two writers that both found a key missing would both insert it;
+    a deletion conflicts with a concurrent write of the table, but while the key is missing
+    there is nothing to delete. So this sets the table's comment to the text it has: on DuckLake
+    every COMMENT ON is a schema change of the table, and a schema change conflicts with any
+    concurrent insert into, deletion from or schema change of the same table (seen with
+    DuckLake 1.5.5 on PostgreSQL: "Transaction conflict - attempting to insert into table ...
+    but another transaction has altered it"). Each call adds a schema version: claim a table
+    only when the transaction inserts a key it lacked.
+    """
+    match = _TABLE.match(table)
+    if not match:
+        raise ValueError(f"not a schema.table name: {table!r}")
+    row = con.execute(
+        "select comment from duckdb_tables() "
+        "where database_name = current_database() and schema_name = $s and table_name = $t",
+        {"s": match[1], "t": match[2]},
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"{table} is not in the lake: create it before claiming it")
+    text = "NULL" if row[0] is None else _quote(row[0])
+    con.execute(f"COMMENT ON TABLE {table} IS {text}")
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

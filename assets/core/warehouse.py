@@ -25,6 +25,7 @@ from assets.core.lake import (  # noqa: F401  (re-exported: the warehouse's publ
     is_retryable,
     is_transient,
     read_frame,
+    session,
     snapshots,
     transact,
 )

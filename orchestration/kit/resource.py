@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from assets.core import warehouse
 from assets.core.rawzone import ManifestStore, RawFile, RawZone, fetch_to_raw
@@ -240,9 +241,29 @@ class Borderwatch(dg.ConfigurableResource):
             return warehouse.LakeConfig(self.lake_catalog, self.lake_data_path)
         return warehouse.LakeConfig.embedded(self.home)
 
+    # Within a run, steps share one attached lake (opened on first use): each step's connect()
+    # is a session on it, not a fresh DuckDB loading extensions and the catalog again.
+    _in_run: bool = PrivateAttr(default=False)
+    _lake_base: Any = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._in_run = True
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        base, self._lake_base, self._in_run = self._lake_base, None, False
+        if base is not None:
+            base.close()
+
     @contextmanager
     def connect(self, read_only: bool = False, as_of=None) -> Iterator:
-        con = warehouse.connect(self.lake(), read_only=read_only, as_of=as_of)
+        """A lake connection, closed on exit. In a run, writable connections are sessions on
+        one attached lake per run; readers of the past (as_of) and read-only ones open their own."""
+        if read_only or as_of is not None or not self._in_run:
+            con = warehouse.connect(self.lake(), read_only=read_only, as_of=as_of)
+        else:
+            if self._lake_base is None:
+                self._lake_base = warehouse.connect(self.lake())
+            con = warehouse.session(self._lake_base)
         try:
             yield con
         finally:
