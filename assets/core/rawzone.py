@@ -6,12 +6,14 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
+from assets.core.lake import claim_table, transact
 from assets.core.sources import SourceObject, SourceStore
 
 
@@ -246,24 +248,7 @@ def record_manifest(
     """The manifest row for a file already in the raw zone (streamed there by RawZone.put_stream),
     so it is recorded as it arrives rather than after a whole window. A row for the same
     (source_uri, sha256) is kept as it is: its fetched_at says when the bytes first came."""
-    con.execute(MANIFEST_DDL)
-    con.execute(
-        """
-        insert into raw.manifest (source_uri, source_key, sha256, bytes, fetched_at, etag)
-        select $source_uri, $source_key, $sha256, $bytes, $fetched_at, $etag
-        where not exists (
-            select 1 from raw.manifest where source_uri = $source_uri and sha256 = $sha256
-        )
-        """,
-        {
-            "source_uri": source_uri,
-            "source_key": key,
-            "sha256": sha256,
-            "bytes": size,
-            "fetched_at": datetime.now(UTC),
-            "etag": etag,
-        },
-    )
+    record_manifest_rows(con, [(source_uri, key, sha256, size, datetime.now(UTC), etag)])
 
 
 def fetch_to_raw(
@@ -297,13 +282,13 @@ def fetch_to_raw(
 
 def record_manifest_rows(con, rows: list[tuple]) -> None:
     """Manifest rows (source_uri, source_key, sha256, bytes, fetched_at, etag) for files already
-    in the zone, in one statement: one lake commit for a whole listing, not one per file. Rows
-    whose (source_uri, sha256) the manifest holds are left as they are."""
+    in the zone, in one transaction: one lake commit for a whole listing, not one per file (or
+    none, when every row is there already). Rows whose (source_uri, sha256) the manifest holds
+    are left as they are, also when another run records the same file at the same time."""
     if not rows:
         return
     import polars as pl
 
-    con.execute(MANIFEST_DDL)
     frame = pl.DataFrame(
         rows,
         schema={
@@ -318,15 +303,65 @@ def record_manifest_rows(con, rows: list[tuple]) -> None:
     ).unique(subset=["source_uri", "sha256"], keep="first", maintain_order=True)
     con.register("_manifest_rows", frame.to_arrow())
     try:
-        con.execute(
-            """
-            insert into raw.manifest by name
-            select n.* from _manifest_rows as n
-            anti join raw.manifest as m using (source_uri, sha256)
-            """
-        )
+        transact(con, _insert_missing_manifest_rows)
     finally:
         con.unregister("_manifest_rows")
+
+
+def _insert_missing_manifest_rows(con) -> None:
+    con.execute(MANIFEST_DDL)
+    missing = """
+        select n.* from _manifest_rows as n anti join raw.manifest as m using (source_uri, sha256)
+    """
+    if not con.execute(f"select count(*) from ({missing})").fetchone()[0]:
+        return
+    # Runs of other windows fetch the same files at once: without the claim both would see a
+    # file missing and record it twice (transact redoes the second, which then finds it).
+    claim_table(con, "raw.manifest")
+    con.execute(f"insert into raw.manifest by name {missing}")
+
+
+class ManifestWriter:
+    """Manifest rows for files already in the zone (streamed there one by one), written in
+    batches with record_manifest_rows: one transaction (one lake commit) per `every` files or
+    after `seconds`, whichever comes first, and the rest when the writer is closed, also when
+    an error ends the loop that adds them. A row per file cost a commit per file (seconds for a
+    day of GDELT slots). A process killed outright loses at most the rows not yet written:
+    their files stay in the zone, are fetched again by the next run and stored once.
+
+        with ManifestWriter(con) as manifest:
+            for raw in fetched:
+                manifest.add(raw)
+    """
+
+    def __init__(self, con, every: int = 32, seconds: float = 10.0):
+        self.con, self.every, self.seconds = con, every, seconds
+        self._rows: list[tuple] = []
+        self._since = 0.0
+
+    def add(self, raw: RawFile) -> None:
+        if not self._rows:
+            self._since = time.monotonic()
+        self._rows.append(
+            (raw.source_uri, raw.key, raw.sha256, raw.bytes, datetime.now(UTC), raw.etag)
+        )
+        if len(self._rows) >= self.every or time.monotonic() - self._since >= self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        rows, self._rows = self._rows, []
+        record_manifest_rows(self.con, rows)
+
+    def __enter__(self) -> ManifestWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.flush()
+            return
+        # Keep what can be kept, but let the error that ended the loop be the one raised.
+        with contextlib.suppress(Exception):
+            self.flush()
 
 
 def raw_files_from_manifest(con, zone: RawZone, key_prefix: str) -> list[RawFile]:

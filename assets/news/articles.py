@@ -22,9 +22,14 @@ Rules (rows_read == loaded + filtered + quarantined for every file):
 from __future__ import annotations
 
 import hashlib
+import os
+import pickle
 import re
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import polars as pl
@@ -53,6 +58,7 @@ from assets.news.http import MASTER_LIST, parse_file_list
 from assets.news.matching import (
     DEFAULT_DISTANCE_KM,
     build_matcher,
+    gkg_rows_may_match,
     location_matches,
     match_articles,
 )
@@ -230,8 +236,76 @@ def _key(raw) -> str:
     return getattr(raw, "key", None) or _uri(raw)
 
 
+def own_buffers(frame: pl.DataFrame) -> pl.DataFrame:
+    """The frame with buffers of its own. Polars strings filtered or sliced from a file's text
+    keep the whole text's buffers alive: rows kept for the whole window are copied out (a
+    pickle round trip serialises only the bytes they use; tens of microseconds for a few
+    rows), so memory does not grow with the number of files read."""
+    if frame.height == 0:
+        return frame
+    return pickle.loads(pickle.dumps(frame))
+
+
 def _in_window(column: str, start: date, end: date) -> pl.Expr:
     return (pl.col(column) >= start) & (pl.col(column) < end)
+
+
+@dataclass
+class _FileArticles:
+    """One file's matched articles before de-duplication across files: everything that needs
+    no other file, so it is made by whichever thread read the file."""
+
+    source_uri: str
+    rows: pl.DataFrame  # row_nr + ARTICLE_SCHEMA, in file order
+    links: pl.DataFrame  # row_nr + ARTICLE_FACILITY_SCHEMA
+    quarantine: pl.DataFrame
+    rows_read: int
+    warnings: list[str]
+
+
+def _file_articles(
+    source_uri: str,
+    frame: pl.DataFrame,
+    locations: pl.DataFrame | None,
+    quarantine: pl.DataFrame,
+    rows_read: int,
+    warnings: list[str],
+    matcher,
+    start: date,
+    end: date,
+) -> _FileArticles:
+    frame = frame.with_columns(pl.col("published_at").dt.date().alias("published_on"))
+    eligible = frame.filter(
+        _in_window("published_on", start, end) & pl.col("document_url").str.contains(r"^https?://")
+    )
+    matches = match_articles(eligible, locations, matcher)
+    matched = eligible.filter(pl.col("row_nr").is_in(matches["row_nr"].unique().implode()))
+    ids = [article_id(u) for u in matched["document_url"].to_list()]
+    matched = matched.with_columns(pl.Series("article_id", ids, dtype=pl.String))
+    rows = matched.with_columns(pl.lit(source_uri).alias("source_uri")).select(
+        pl.col("row_nr"),
+        *(
+            pl.col(c).cast(t)
+            if c in matched.columns or c == "source_uri"
+            else pl.lit(None, t).alias(c)
+            for c, t in ARTICLE_SCHEMA.items()
+        ),
+    )
+    links = (
+        matches.join(
+            matched.select("row_nr", "article_id", "published_on"), on="row_nr", how="inner"
+        )
+        .select("row_nr", *ARTICLE_FACILITY_SCHEMA)
+        .cast(ARTICLE_FACILITY_SCHEMA)
+    )
+    return _FileArticles(
+        source_uri,
+        own_buffers(rows),
+        own_buffers(links),
+        own_buffers(quarantine),
+        rows_read,
+        warnings,
+    )
 
 
 class _Articles:
@@ -244,54 +318,44 @@ class _Articles:
         self.links: list[pl.DataFrame] = []
         self.url_to_article: dict[str, str] = {}
 
-    def add(
-        self,
-        source_uri: str,
-        frame: pl.DataFrame,
-        locations: pl.DataFrame | None,
-        quarantine: pl.DataFrame,
-        rows_read: int,
-        warnings: list[str],
-    ) -> None:
-        frame = frame.with_columns(pl.col("published_at").dt.date().alias("published_on"))
-        eligible = frame.filter(
-            _in_window("published_on", self.start, self.end)
-            & pl.col("document_url").str.contains(r"^https?://")
+    def prepare(self, source_uri, frame, locations, quarantine, rows_read, warnings):
+        """_file_articles for this window: safe to call from any thread."""
+        return _file_articles(
+            source_uri,
+            frame,
+            locations,
+            quarantine,
+            rows_read,
+            warnings,
+            self.matcher,
+            self.start,
+            self.end,
         )
-        matches = match_articles(eligible, locations, self.matcher)
-        matched = eligible.filter(pl.col("row_nr").is_in(matches["row_nr"].unique().implode()))
-        ids = [article_id(u) for u in matched["document_url"].to_list()]
+
+    def add(self, f: _FileArticles) -> None:
+        """Takes files in key order: an article already seen (in this or an earlier file) is
+        filtered. Light work only (the reading threads made the rest)."""
         keep = []
-        for aid in ids:
+        for aid in f.rows["article_id"].to_list():
             keep.append(aid not in self.seen)
             self.seen.add(aid)
-        matched = matched.with_columns(
-            pl.Series("article_id", ids, dtype=pl.String),
-            pl.Series("_keep", keep, dtype=pl.Boolean),
-        ).filter(pl.col("_keep"))
-        rows = matched.with_columns(pl.lit(source_uri).alias("source_uri")).select(
-            [
-                pl.col(c).cast(t)
-                if c in matched.columns or c == "source_uri"
-                else pl.lit(None, t).alias(c)
-                for c, t in ARTICLE_SCHEMA.items()
-            ]
+        rows, links = f.rows, f.links
+        if not all(keep):
+            rows = rows.filter(pl.Series(keep, dtype=pl.Boolean))
+            links = links.filter(pl.col("row_nr").is_in(rows["row_nr"].implode()))
+        rows, links = rows.drop("row_nr"), links.drop("row_nr")
+        self.url_to_article.update(
+            zip(rows["document_url"].to_list(), rows["article_id"].to_list(), strict=True)
         )
-        for url, aid in rows.select("document_url", "article_id").iter_rows():
-            self.url_to_article[url] = aid
-        links = matches.join(
-            matched.select("row_nr", "article_id", "published_on"), on="row_nr", how="inner"
-        ).select(list(ARTICLE_FACILITY_SCHEMA))
-        self.links.append(links.cast(ARTICLE_FACILITY_SCHEMA))
-        quarantined = quarantine.height
+        self.links.append(links)
         self.results.append(
             ParseResult(
-                source_uri=source_uri,
+                source_uri=f.source_uri,
                 rows=rows,
-                quarantine=quarantine,
-                rows_read=rows_read,
-                rows_filtered=rows_read - quarantined - rows.height,
-                warnings=warnings,
+                quarantine=f.quarantine,
+                rows_read=f.rows_read,
+                rows_filtered=f.rows_read - f.quarantine.height - rows.height,
+                warnings=f.warnings,
             )
         )
 
@@ -380,6 +444,40 @@ def read_feed_file(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS
     return f
 
 
+def read_in_order(files: list, read, workers: int | None = None):
+    """(file, read(file) or the exception it raised) for each file, in the files' order.
+
+    With more than one worker, files are read by a thread pool (inflating and Polars release
+    the GIL) with at most 2 x workers files in flight, so memory stays that of a few files
+    whatever their number. None: one worker per core."""
+    workers = min(workers or os.cpu_count() or 1, len(files))
+
+    def attempt(f):
+        try:
+            return read(f)
+        except Exception as exc:
+            return exc
+
+    if workers <= 1:
+        for f in files:
+            yield f, attempt(f)
+        return
+    pending: deque = deque()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="news-read") as pool:
+        try:
+            for f in files:
+                pending.append((f, pool.submit(attempt, f)))
+                if len(pending) >= 2 * workers:
+                    done, future = pending.popleft()
+                    yield done, future.result()
+            while pending:
+                done, future = pending.popleft()
+                yield done, future.result()
+        finally:
+            for _, future in pending:  # a consumer that stops early: start nothing more
+                future.cancel()
+
+
 def news_in_window(
     raw_files,
     facilities: pl.DataFrame,
@@ -387,6 +485,7 @@ def news_in_window(
     end: date,
     match_distance_km: float = DEFAULT_DISTANCE_KM,
     limits: Limits = DEFAULT_LIMITS,
+    workers: int | None = None,
 ) -> NewsBatches:
     """Parse, match and de-duplicate one window; one result per file given, whatever it holds.
 
@@ -394,7 +493,11 @@ def news_in_window(
     relative to the news root or the store root, plus, unread, the listing's skipped objects
     (SourceObject with skip_reason; list_news_objects(...).skipped). A skipped object, or a file
     whose name no reader claims, becomes a skipped result (rows_read=0, the reason as warning,
-    ParseResult.sha256 = UNREAD_SHA256) in the articles batch, and is never read."""
+    ParseResult.sha256 = UNREAD_SHA256) in the articles batch, and is never read.
+
+    GDELT files are read `workers` at a time (read_in_order; None: one per core) and taken in
+    key order. GKG rows that cannot match a facility (matching.gkg_rows_may_match) are counted
+    as filtered without being typed; malformed rows are quarantined whatever they mention."""
     matcher = build_matcher(facilities, match_distance_km)
     files = sorted(raw_files, key=_key)
     gkg, events_files, mention_files, feed_files = [], [], [], []
@@ -432,14 +535,20 @@ def news_in_window(
 
     articles = _Articles(matcher, start, end)
     articles.results.extend(skipped)
-    for raw in gkg:
-        try:
-            g = read_gkg(raw.read(), raw.source_uri, limits)
-            rows, locations = _gkg_to_articles(g)
-        except Exception as exc:  # one file's failure is its quarantine row, not the source's
-            articles.results.append(_whole_file_failure(raw.source_uri, exc))
+    may_match = partial(gkg_rows_may_match, matcher=matcher)
+
+    def read_one(raw):
+        g = read_gkg(raw.read(), raw.source_uri, limits, may_match)
+        rows, locations = _gkg_to_articles(g)
+        return articles.prepare(
+            raw.source_uri, rows, locations, g.quarantine, g.rows_read, g.warnings
+        )
+
+    for raw, prepared in read_in_order(gkg, read_one, workers):
+        if isinstance(prepared, Exception):  # one file's failure is its quarantine row
+            articles.results.append(_whole_file_failure(raw.source_uri, prepared))
             continue
-        articles.add(raw.source_uri, rows, locations, g.quarantine, g.rows_read, g.warnings)
+        articles.add(prepared)
     for raw in feed_files:
         try:
             f = read_feed_file(raw.read(), raw.source_uri, limits)
@@ -447,12 +556,14 @@ def news_in_window(
             articles.results.append(_whole_file_failure(raw.source_uri, exc))
             continue
         articles.add(
-            raw.source_uri,
-            _feed_to_articles(f),
-            pl.DataFrame(schema=LOCATION_SCHEMA),
-            f.quarantine,
-            f.rows_read,
-            f.warnings,
+            articles.prepare(
+                raw.source_uri,
+                _feed_to_articles(f),
+                pl.DataFrame(schema=LOCATION_SCHEMA),
+                f.quarantine,
+                f.rows_read,
+                f.warnings,
+            )
         )
 
     links = articles.facility_links()
@@ -462,9 +573,11 @@ def news_in_window(
     url_facilities = {
         url: (aid, article_facilities.get(aid, [])) for url, aid in articles.url_to_article.items()
     }
-    event_results, kept_events = _events_in_window(events_files, matcher, start, end, limits)
+    event_results, kept_events = _events_in_window(
+        events_files, matcher, start, end, limits, workers
+    )
     mention_results = _mentions_in_window(
-        mention_files, start, end, url_facilities, kept_events, limits
+        mention_files, start, end, url_facilities, kept_events, limits, workers
     )
 
     kinds = sorted({k for k, _ in present} | {k for k, _ in expected or []})
@@ -480,15 +593,17 @@ def news_in_window(
     )
 
 
-def _events_in_window(files, matcher, start: date, end: date, limits: Limits):
+def _events_in_window(files, matcher, start: date, end: date, limits: Limits, workers=None):
     seen: set[int] = set()
     results = []
     kept: dict[int, list[str]] = {}
-    for raw in files:
-        try:
-            e = read_events(raw.read(), raw.source_uri, limits)
-        except Exception as exc:  # one file's failure is its quarantine row, not the source's
-            results.append(_whole_file_failure(raw.source_uri, exc, EVENT_SCHEMA))
+
+    def read_one(raw):
+        return read_events(raw.read(), raw.source_uri, limits)
+
+    for raw, e in read_in_order(files, read_one, workers):
+        if isinstance(e, Exception):  # one file's failure is its quarantine row, not the source's
+            results.append(_whole_file_failure(raw.source_uri, e, EVENT_SCHEMA))
             continue
         rows = e.rows
         eligible = rows.filter(_in_window("event_on", start, end))
@@ -525,8 +640,8 @@ def _events_in_window(files, matcher, start: date, end: date, limits: Limits):
         results.append(
             ParseResult(
                 raw.source_uri,
-                out,
-                e.quarantine,
+                own_buffers(out),
+                own_buffers(e.quarantine),
                 e.rows_read,
                 e.rows_read - e.quarantine.height - out.height,
                 e.warnings,
@@ -536,7 +651,13 @@ def _events_in_window(files, matcher, start: date, end: date, limits: Limits):
 
 
 def _mentions_in_window(
-    files, start: date, end: date, url_facilities: dict, kept_events: dict, limits: Limits
+    files,
+    start: date,
+    end: date,
+    url_facilities: dict,
+    kept_events: dict,
+    limits: Limits,
+    workers: int | None = None,
 ):
     seen: set[tuple] = set()
     results = []
@@ -556,11 +677,13 @@ def _mentions_in_window(
         {"global_event_id": list(kept_events), "event_facility_ids": list(kept_events.values())},
         schema={"global_event_id": pl.Int64, "event_facility_ids": pl.List(pl.String)},
     )
-    for raw in files:
-        try:
-            m = read_mentions(raw.read(), raw.source_uri, limits)
-        except Exception as exc:  # one file's failure is its quarantine row, not the source's
-            results.append(_whole_file_failure(raw.source_uri, exc, MENTION_SCHEMA))
+
+    def read_one(raw):
+        return read_mentions(raw.read(), raw.source_uri, limits)
+
+    for raw, m in read_in_order(files, read_one, workers):
+        if isinstance(m, Exception):  # one file's failure is its quarantine row, not the source's
+            results.append(_whole_file_failure(raw.source_uri, m, MENTION_SCHEMA))
             continue
         eligible = m.rows.filter(_in_window("mention_on", start, end))
         hit = (
@@ -587,8 +710,8 @@ def _mentions_in_window(
         results.append(
             ParseResult(
                 raw.source_uri,
-                out,
-                m.quarantine,
+                own_buffers(out),
+                own_buffers(m.quarantine),
                 m.rows_read,
                 m.rows_read - m.quarantine.height - out.height,
                 m.warnings,

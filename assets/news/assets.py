@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time
 import dagster as dg
 
 from assets.core.parsing import StagedBatch
-from assets.core.rawzone import manifest_files_between, record_manifest
+from assets.core.rawzone import ManifestWriter, manifest_files_between
 from assets.core.sources import Listing
 from assets.news import articles, feeds, gdelt, matching
 from assets.news.articles import (
@@ -102,10 +102,11 @@ def _gdelt_over_http(context, borderwatch: Borderwatch, con, start: date, end: d
     """GDELT's own files for the window, built from the slot times (no master list per run).
 
     Files raw.manifest already holds (read once, here) are read from the raw zone, never
-    downloaded again; new ones are streamed to the raw zone and their manifest row is written
-    as each arrives, so a later failure keeps every file already fetched. Like a folder's
-    listing, the window also reads the slots up to SLOT_MARGIN after it (GKG rows can precede
-    their slot); its gaps are its own slots' only. Nothing holds more than one file in memory.
+    downloaded again; new ones are streamed to the raw zone and their manifest rows written in
+    batches as they arrive (ManifestWriter: one commit per batch, not per file), so a later
+    failure keeps every file already fetched. Like a folder's listing, the window also reads
+    the slots up to SLOT_MARGIN after it (GKG rows can precede their slot); its gaps are its
+    own slots' only. Nothing holds more than one file in memory.
     """
     base = borderwatch.gdelt_base_url.rstrip("/") + "/"
     zone = borderwatch.raw_zone()
@@ -124,16 +125,17 @@ def _gdelt_over_http(context, borderwatch: Borderwatch, con, start: date, end: d
         return raw is not None and raw.path.exists()  # a lost copy is fetched again
 
     files, in_window, counts = [], [], Counter()
-    for record in fetch_slots(base, slots_between(lo, until), zone, already_have):
-        counts[record.status] += 1
-        if record.slot_at < hi:
-            in_window.append(record)
-        if record.status == FETCHED:
-            raw = record.raw_file()
-            record_manifest(con, raw.source_uri, raw.key, raw.sha256, raw.bytes)
-            files.append(raw)
-        elif record.status == HELD:
-            files.append(held[record.url])
+    with ManifestWriter(con) as manifest:
+        for record in fetch_slots(base, slots_between(lo, until), zone, already_have):
+            counts[record.status] += 1
+            if record.slot_at < hi:
+                in_window.append(record)
+            if record.status == FETCHED:
+                raw = record.raw_file()
+                manifest.add(raw)
+                files.append(raw)
+            elif record.status == HELD:
+                files.append(held[record.url])
     gaps = gaps_frame(in_window)
     context.log.info(
         f"GDELT from {base}: {counts['fetched']} file(s) fetched, {counts['held']} already held, "

@@ -7,21 +7,26 @@ rest of the file is kept. A zip is read from its local headers as raw deflate st
 member in order, so a zip cut short still gives every complete line it holds. Inflating streams
 under the caps of assets.core.limits.Limits (per member and per file); a line with a field
 longer than Limits.field_chars is quarantined; raw_line in quarantine is clipped.
+
+read_gkg can be told which rows cannot matter (`may_match`): those well-formed rows are counted
+as read but never split into all their fields nor typed. In a GDELT-scale day almost no row
+concerns a facility, so this is most of the work saved; malformed rows are still quarantined.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
 from isal import isal_zlib
 
 from assets.core.limits import DEFAULT_LIMITS, Limits
@@ -167,9 +172,11 @@ def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -
     """
     if data[:4] != _LOCAL:
         return RawText(b"", True, problems=["not a zip file (no local file header)"])
-    out = bytearray()
+    # Inflated pieces in order; joined once at the end (a one-member zip is not copied again).
+    pieces: list[bytes] = []
+    size = 0
     problems: list[str] = []
-    members: list[tuple[str, int]] = []
+    members: list[tuple[str, int]] = []  # (name, index of its first piece)
     complete, note, pos = True, None, 0
     view = memoryview(data)
     while True:
@@ -187,7 +194,7 @@ def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -
         name = bytes(data[pos + 30 : pos + 30 + name_len]).decode("utf-8", "replace")
         start = pos + 30 + name_len + extra_len
         sizes_known = not flags & 0x08 and csize != 0xFFFFFFFF
-        budget = min(limits.member_bytes, limits.file_bytes - len(out))
+        budget = min(limits.member_bytes, limits.file_bytes - size)
         over = limits.member_reason() if budget == limits.member_bytes else limits.file_reason()
         skip_reason = None
         if flags & 0x01:
@@ -195,22 +202,23 @@ def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -
         elif method not in (0, 8):
             skip_reason = f"zip member {name}: compression method {method} is not supported"
         elif sizes_known and usize != 0xFFFFFFFF and usize > budget:
-            size = (
+            declared = (
                 f"declares {usize} bytes"
                 if budget == limits.member_bytes
-                else (f"would bring it to {len(out) + usize} bytes")
+                else (f"would bring it to {size + usize} bytes")
             )
-            skip_reason = f"{over} (zip member {name} {size}); not read"
+            skip_reason = f"{over} (zip member {name} {declared}); not read"
         if skip_reason:
             problems.append(skip_reason)
             if not sizes_known:
                 break  # its end cannot be found without reading it
             pos = start + csize
             continue
-        if out and not out.endswith(b"\n"):
-            out += b"\n"  # members run on as lines
-        members.append((name, out.count(b"\n") + 1))
-        member_start = len(out)
+        if pieces and not pieces[-1].endswith(b"\n"):
+            pieces.append(b"\n")  # members run on as lines
+            size += 1
+        members.append((name, len(pieces)))
+        first_piece, member_size = len(pieces), size
         if method == 0:
             if not sizes_known:
                 problems.append(f"zip member {name} is stored with its size after the data")
@@ -218,34 +226,49 @@ def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -
             body = view[start : start + csize]
             if len(body) > budget:
                 problems.append(f"{over} (zip member {name}); not read")
-            else:
-                out += body
+            elif len(body):
+                pieces.append(bytes(body))
+                size += len(body)
             if len(body) < csize:
                 complete = False
                 break
             pos = start + csize
             continue
         inflater = isal_zlib.decompressobj(-15)
+        # The whole compressed member in one call when its size is known (one output piece);
+        # a member whose size follows its data is fed in steps until its stream ends.
+        step = csize if sizes_known and csize else _INFLATE_STEP
+        # The declared size (+1, to see a stream that runs past it) bounds the first call's
+        # output: isal then allocates it once, in memory the process already holds, where a
+        # growing buffer costs fresh pages (page faults) for every file.
+        declared = usize + 1 if sizes_known and usize != 0xFFFFFFFF else None
         produced, off, pending, exceeded = 0, start, view[start:start], False
         try:
             while not inflater.eof:
                 if not len(pending):
-                    pending = view[off : off + _INFLATE_STEP]
+                    pending = view[off : off + step]
                     off += len(pending)
                     if not len(pending):
                         break
-                chunk = inflater.decompress(pending, budget - produced + 1)
+                    step = _INFLATE_STEP  # a stream running past its declared size
+                limit = budget - produced + 1  # one byte past the cap: the cap was passed
+                if declared is not None:
+                    limit, declared = min(limit, declared), None
+                chunk = inflater.decompress(pending, limit)
                 pending = inflater.unconsumed_tail
                 produced += len(chunk)
                 if produced > budget:
                     exceeded = True
                     break
-                out += chunk
+                if chunk:
+                    pieces.append(chunk)
+                    size += len(chunk)
         except (isal_zlib.error, zlib.error) as exc:
             complete, note = False, f"corrupt deflate stream: {exc}"
             break
         if exceeded:
-            del out[member_start:]  # never keep a member past its cap
+            del pieces[first_piece:]  # never keep a member past its cap
+            size = member_size
             members.pop()
             problems.append(f"{over} (zip member {name}); not read")
             if not sizes_known:
@@ -262,8 +285,15 @@ def inflate_zip(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -
         pos = nxt
     warnings = []
     if len(members) > 1:
-        where = ", ".join(f"{n} from line {line}" for n, line in members)
-        warnings.append(f"{source_uri}: zip holds {len(members)} members, read in order ({where})")
+        lines, counted, where = 1, 0, []
+        for member, first in members:
+            lines += sum(p.count(b"\n") for p in pieces[counted:first])
+            counted = first
+            where.append(f"{member} from line {lines}")
+        warnings.append(
+            f"{source_uri}: zip holds {len(members)} members, read in order ({', '.join(where)})"
+        )
+    out = pieces[0] if len(pieces) == 1 else b"".join(pieces)
     return RawText(out, complete, note, problems, warnings)
 
 
@@ -280,23 +310,97 @@ def read_slot_bytes(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMIT
     return RawText(data, complete=True)
 
 
-def _invalid_utf8_lines(data: bytes) -> set[int]:
-    """1-based numbers of lines holding invalid UTF-8; work is linear, not per line."""
-    bad: set[int] = set()
-    view = memoryview(data)
-    pos, counted_to, line = 0, 0, 1
-    while pos < len(data):
-        try:
-            codecs.utf_8_decode(view[pos:], "strict", True)
+def _line_table(data: bytes) -> tuple[pl.DataFrame, list[bytes] | None]:
+    """A file's lines: a frame of line_number (1-based) and raw_line (null where the line is
+    not valid UTF-8; a trailing "\\r" dropped; blank lines kept), and the lines as bytes when
+    some line is not valid UTF-8 (else None: every raw_line is the line)."""
+    lines = _line_views(data)
+    parts = None
+    if lines is None:
+        # Some line holds invalid UTF-8 (or the file is too big for views): split in Python
+        # and decode only what must be (ASCII lines are valid).
+        parts = data.split(b"\n")
+        if data.endswith(b"\n"):
+            parts.pop()
+        parts = [p[:-1] if p.endswith(b"\r") else p for p in parts]
+        raw = [None if _invalid_utf8(p) else p for p in parts]
+        lines = pl.Series("raw_line", raw, dtype=pl.Binary).cast(pl.String)
+    numbers = pl.int_range(1, len(lines) + 1, dtype=pl.Int64, eager=True).alias("line_number")
+    return pl.DataFrame([numbers, lines.alias("raw_line")]), parts
+
+
+_VIEW = struct.Struct("<i4sii")  # Arrow string view: length, prefix, buffer index, offset
+_INLINE = struct.Struct("<i12s")  # a string of at most 12 bytes, held in its view
+
+
+def _line_views(data: bytes) -> pl.Series | None:
+    """The file's lines as a Polars string Series that points into `data` (no copy), built as
+    an Arrow string-view array: one 16-byte view per line, found with bytes.find. None if some
+    line is not valid UTF-8 (Arrow validates every line) or the file is too big for views.
+
+    Copying a file-sized text into Polars (or splitting it there) takes fresh memory pages for
+    every file, and their page faults cost more than the copy itself."""
+    if len(data) >= 1 << 31:
+        return None
+    views = bytearray()
+    find, pos, size, n = data.find, 0, len(data), 0
+    while True:
+        end = find(b"\n", pos)
+        last = end < 0
+        if last:
+            if pos == size and n:  # the file ends with a newline: no line after it
+                break
+            end = size
+        stop = end - 1 if end > pos and data[end - 1] == 13 else end  # one "\r" dropped
+        length = stop - pos
+        if length <= 12:
+            views += _INLINE.pack(length, data[pos:stop])
+        else:
+            views += _VIEW.pack(length, data[pos : pos + 4], 0, pos)
+        n += 1
+        if last:
             break
-        except UnicodeDecodeError as exc:
-            offset = pos + exc.start
-            line += data.count(b"\n", counted_to, offset)  # counted on from the last error
-            counted_to = offset
-            bad.add(line)
-            nxt = data.find(b"\n", offset)
-            pos = len(data) if nxt < 0 else nxt + 1
-    return bad
+        pos = end + 1
+    array = pa.Array.from_buffers(
+        pa.string_view(), n, [None, pa.py_buffer(views), pa.py_buffer(data)]
+    )
+    try:
+        array.validate(full=True)  # UTF-8 of every line
+    except pa.ArrowInvalid:
+        return None
+    return pl.from_arrow(array).alias("raw_line")
+
+
+def _invalid_utf8(line: bytes) -> bool:
+    if line.isascii():
+        return False
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _with_text(rows: pl.DataFrame, parts: list[bytes] | None, copy: bool) -> pl.DataFrame:
+    """rows (line_number, raw_line) with text: raw_line, or for a line that is not valid UTF-8
+    its bytes with invalid ones shown as U+FFFD (`parts`: the file's lines as bytes, when some
+    line is not valid UTF-8). copy: give the lines buffers of their own (for a few lines of a
+    big file, so that nothing made from them keeps the whole file alive)."""
+    numbers, raw_line = rows["line_number"], rows["raw_line"]
+    if parts is None:
+        if copy:
+            raw_line = pl.Series("raw_line", raw_line.to_list(), dtype=pl.String)
+        return pl.DataFrame([numbers, raw_line, raw_line.alias("text")])
+    lines = [parts[n - 1] for n in numbers.to_list()]
+    if copy:
+        raw = [None if _invalid_utf8(line) else line for line in lines]
+        raw_line = pl.Series("raw_line", raw, dtype=pl.Binary).cast(pl.String)
+    shown = [
+        line.decode("utf-8", errors="replace") if valid is None else None
+        for line, valid in zip(lines, raw_line.to_list(), strict=True)
+    ]
+    text = raw_line.fill_null(pl.Series(shown, dtype=pl.String)).alias("text")
+    return pl.DataFrame([numbers, raw_line, text])
 
 
 @dataclass
@@ -305,35 +409,54 @@ class SplitLines:
     quarantine: pl.DataFrame
     rows_read: int
     warnings: list[str]
+    # Well-formed rows that `may_matter` ruled out: read and counted, never split or typed.
+    rows_ruled_out: int = 0
+
+
+# A function of well-formed lines (a frame with line_number and raw_line, each line of the
+# kind's field count, valid UTF-8, no field over the cap): False for a line whose row can
+# certainly be neither loaded nor quarantined later, so it is only counted (filtered).
+MayMatter = Callable[[pl.DataFrame], pl.Series]
 
 
 def split_lines(
-    raw: RawText, source_uri: str, n_fields: int, limits: Limits = DEFAULT_LIMITS
+    raw: RawText,
+    source_uri: str,
+    n_fields: int,
+    limits: Limits = DEFAULT_LIMITS,
+    may_matter: MayMatter | None = None,
 ) -> SplitLines:
     """Split a GDELT file into lines and tab fields; quarantine bad encoding, ragged lines and
-    lines with a field over Limits.field_chars; whole-member problems become one line-0 row."""
+    lines with a field over Limits.field_chars; whole-member problems become one line-0 row.
+
+    With `may_matter`, well-formed lines it rules out are counted in rows_read (and
+    rows_ruled_out) and go no further: only the others are split into fields. The file's last
+    line is never ruled out (it may be cut short)."""
     data = raw.data
     ends_with_newline = data.endswith(b"\n")
-    invalid = _invalid_utf8_lines(data)
-    text = data.decode("utf-8", errors="replace") if invalid else data.decode("utf-8")
-    lines = pl.DataFrame({"text": pl.Series([text], dtype=pl.String)}).select(
-        pl.col("text").str.split("\n").explode().alias("text")
-    )
-    if ends_with_newline:
-        lines = lines.slice(0, lines.height - 1)
-    lines = lines.with_row_index("line_number", offset=1).with_columns(
-        pl.col("line_number").cast(pl.Int64),
-        pl.col("text").str.strip_suffix("\r"),
-    )
-    lines = lines.with_columns(
-        pl.when(pl.col("line_number").is_in(sorted(invalid)))
-        .then(None)
-        .otherwise(pl.col("text"))
-        .alias("raw_line")
-    )
+    lines, parts = _line_table(data)
     last = lines.height
     truncated_last = (not ends_with_newline) and last > 0
-    lines = lines.filter(pl.col("text") != "")
+    readable = pl.col("raw_line").is_not_null()
+    rows = lines.filter(~readable | (pl.col("raw_line") != ""))
+    rows_read = rows.height
+    ruled_out = 0
+    if may_matter is not None and rows_read:
+        plain = rows.filter(
+            readable
+            & (pl.col("line_number") != last)
+            & (pl.col("raw_line").str.len_bytes() <= limits.field_chars)  # chars <= bytes
+            & (pl.col("raw_line").str.count_matches("\t", literal=True) == n_fields - 1)
+        )
+        out = plain.filter(~may_matter(plain).fill_null(True))
+        ruled_out = out.height
+        if ruled_out:
+            rows = rows.join(out.select("line_number"), on="line_number", how="anti")
+        del plain, out
+    # Lines kept where lines may be ruled out (the few of a big file, usually) get buffers of
+    # their own, so neither they nor rows typed from them keep the whole file's text alive.
+    lines = _with_text(rows, parts, copy=may_matter is not None)
+    del parts, rows
     lines = lines.with_columns(pl.col("raw_line").str.split("\t").alias("f"))
     lines = lines.with_columns(pl.col("f").list.len().alias("n"))
     # Only a line longer than the cap can hold a field longer than it: measure just those.
@@ -344,7 +467,6 @@ def split_lines(
         )
     lines = lines.with_columns(long_field.fill_null(False).alias("too_long"))
     bad_encoding = lines.filter(pl.col("raw_line").is_null())
-    readable = pl.col("raw_line").is_not_null()
     too_long = lines.filter(readable & pl.col("too_long"))
     ragged = lines.filter(readable & ~pl.col("too_long") & (pl.col("n") != n_fields))
     good = lines.filter(readable & ~pl.col("too_long") & (pl.col("n") == n_fields))
@@ -402,7 +524,6 @@ def split_lines(
                 "reason": cut_reason,
             }
         )
-    rows_read = lines.height
     whole_file = list(raw.problems)
     if not raw.complete and rows_read == 0:
         whole_file.append(cut_reason or "truncated zip")
@@ -426,6 +547,7 @@ def split_lines(
         ),
         rows_read=rows_read,
         warnings=warnings,
+        rows_ruled_out=ruled_out,
     )
 
 
@@ -439,6 +561,8 @@ class GdeltFrame:
     rows_read: int
     warnings: list[str]
     locations: pl.DataFrame | None = None  # GKG only: one row per (row_nr, location)
+    # Rows read but ruled out before typing (read_gkg's may_match): rows_read counts them.
+    rows_ruled_out: int = 0
 
 
 def _columns(mapping: dict[str, int]) -> list[pl.Expr]:
@@ -482,12 +606,20 @@ def _language(translation_info: str) -> pl.Expr:
 
 
 def _typed_rows(
-    data: bytes, source_uri: str, kind: str, columns, stamp: str, stamp_at: str, limits: Limits
+    data: bytes,
+    source_uri: str,
+    kind: str,
+    columns,
+    stamp: str,
+    stamp_at: str,
+    limits: Limits,
+    may_matter: MayMatter | None = None,
 ):
     """What every GDELT reader starts with: inflate, split into the kind's fields, name the
     columns, parse the row's timestamp and quarantine rows whose timestamp is unreadable."""
     raw = read_slot_bytes(data, source_uri, limits)
-    split = split_lines(raw, source_uri, N_FIELDS[kind], limits)
+    del data
+    split = split_lines(raw, source_uri, N_FIELDS[kind], limits, may_matter)
     del raw  # the inflated bytes can be up to the cap: let them go before typing
     f = split.fields.with_columns(_columns(columns)).drop("f")
     f = f.with_columns(_ts(stamp).alias(stamp_at))
@@ -495,10 +627,58 @@ def _typed_rows(
     return split, f, clip_raw_lines(bad_dates, limits.raw_line_chars)
 
 
-def read_gkg(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> GdeltFrame:
-    """GKG 2.1 rows typed, with nested fields split; locations in a long frame."""
+# The GKG fields a row's relevance is judged on before it is typed (see gkg_head).
+GKG_HEAD = ("gkg_date", "document_url", "v1_locations", "v2_locations")
+_TITLE = "<PAGE_TITLE>"
+
+
+def gkg_head(lines: pl.DataFrame) -> pl.DataFrame:
+    """For well-formed GKG lines (column raw_line): line_number, the GKG_HEAD fields as text, and
+    title_tail, the end of the line from its first <PAGE_TITLE> on (null if none): it holds the
+    page title wherever the extras put it. Only the first 11 fields are split out."""
+    head = pl.col("raw_line").str.split_exact("\t", max(GKG_COLUMNS[c] for c in GKG_HEAD))
+    line = pl.col("raw_line")
+    # str.find gives a byte offset, str.tail counts characters: as many characters as the tail
+    # has bytes is the exact tail of an ASCII line and a little more of any other.
+    tail_bytes = line.str.len_bytes() - line.str.find(_TITLE, literal=True) - len(_TITLE)
+    return lines.select(
+        "line_number",
+        *(head.struct.field(f"field_{GKG_COLUMNS[c]}").alias(c) for c in GKG_HEAD),
+        line.str.tail(tail_bytes).alias("title_tail"),
+    )
+
+
+# What may decide that a GKG row matches no facility, from gkg_head's frame: False for a row
+# that certainly matches none (assets.news.matching.gkg_rows_may_match).
+MayMatch = Callable[[pl.DataFrame], pl.Series]
+
+
+def _gkg_may_matter(may_match: MayMatch) -> MayMatter:
+    """A row may matter if it may match, or if typing it would quarantine it (its date)."""
+
+    def may_matter(lines: pl.DataFrame) -> pl.Series:
+        head = gkg_head(lines)
+        bad_date = head.select(_ts("gkg_date").is_null()).to_series()
+        return bad_date | may_match(head).fill_null(True)
+
+    return may_matter
+
+
+def read_gkg(
+    data: bytes,
+    source_uri: str,
+    limits: Limits = DEFAULT_LIMITS,
+    may_match: MayMatch | None = None,
+) -> GdeltFrame:
+    """GKG 2.1 rows typed, with nested fields split; locations in a long frame.
+
+    With `may_match` (see MayMatch), well-formed rows it rules out are counted as read
+    (GdeltFrame.rows_ruled_out) but not typed: the caller filters them as irrelevant. Rows that
+    would be quarantined (bad encoding, ragged, a field over the cap, a bad date, a cut last
+    line) are typed and quarantined whatever it says."""
+    may_matter = _gkg_may_matter(may_match) if may_match is not None else None
     split, f, bad_dates = _typed_rows(
-        data, source_uri, "gkg", GKG_COLUMNS, "gkg_date", "gkg_at", limits
+        data, source_uri, "gkg", GKG_COLUMNS, "gkg_date", "gkg_at", limits, may_matter
     )
     extras = pl.col("extras")
     record_translated = pl.col("record_id").str.contains(r"-T\d+$")
@@ -532,13 +712,16 @@ def read_gkg(data: bytes, source_uri: str, limits: Limits = DEFAULT_LIMITS) -> G
     )
     f = f.with_columns(pl.coalesce("precise_pub_at", "gkg_at").alias("published_at"))
     f = f.with_columns(_empty_to_null(["title", "source_name", "translation_info"]))
-    locations = _gkg_locations(f)
+    locations = gkg_locations(f)
     quarantine = pl.concat([split.quarantine, bad_dates]).sort("line_number")
-    return GdeltFrame("gkg", f, quarantine, split.rows_read, split.warnings, locations)
+    return GdeltFrame(
+        "gkg", f, quarantine, split.rows_read, split.warnings, locations, split.rows_ruled_out
+    )
 
 
-def _gkg_locations(f: pl.DataFrame) -> pl.DataFrame:
-    """V2 enhanced locations (9 `#` fields) or V1 locations (7): one row per location."""
+def gkg_locations(f: pl.DataFrame) -> pl.DataFrame:
+    """V2 enhanced locations (9 `#` fields) or V1 locations (7): one row per location, from a
+    frame with row_nr and locations_raw (the V2 field, or V1 where V2 is empty)."""
     loc = (
         f.select("row_nr", pl.col("locations_raw").str.split(";").alias("loc"))
         .explode("loc")
