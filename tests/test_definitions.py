@@ -60,7 +60,9 @@ def test_graph_snapshot():
         if key in STAGING:
             assert node.backfill_policy == dg.BackfillPolicy.single_run()
             assert node.partitions_def.start.date().isoformat() == "2015-01-01"
-        if key != "crossing_report":  # the report only reads the warehouse
+        if key == "alert_notifications":  # posting alerts: one at a time, whatever the lake
+            assert node.pools == {"alert_delivery"}, key
+        elif key != "crossing_report":  # the report only reads the warehouse
             assert node.pools == {"duckdb"}, key
     assert sorted(j.name for j in defs.jobs) == ["borderwatch_all", "lake_maintenance_job"]
     assert {s.name for s in defs.schedules} == {
@@ -196,3 +198,22 @@ def test_shipped_instance_config():
     assert "enabled: false" in text and "default_limit: 1" in text
     assert 'base_dir: "/srv/borderwatch/dagster/history/runs"' in text
     assert "BatchingSqliteEventLogStorage" in text
+
+
+def test_no_check_is_partitioned():
+    """A suite validates a run's whole write in one evaluation, stored with no partition; the
+    shipped event log storage (orchestration/kit/eventlog.py) plans checks on that footing."""
+    graph = defs.resolve_asset_graph()
+    job_graph = defs.resolve_job_def("borderwatch_all").asset_layer.asset_graph
+    for key in graph.asset_check_keys:
+        assert graph.get(key).partitions_def is None, key
+    for key in job_graph.asset_check_keys:
+        assert job_graph.get(key).partitions_def is None, key
+
+
+def test_runs_execute_their_steps_in_one_process():
+    """Fixed costs (imports, definitions) are paid once per run, not once per step."""
+    for name in ("borderwatch_all", "lake_maintenance_job"):
+        assert defs.resolve_job_def(name).executor_def is dg.in_process_executor, name
+    implicit = defs.resolve_implicit_global_asset_job_def()
+    assert implicit.executor_def is dg.in_process_executor

@@ -31,6 +31,7 @@ from tests.servers import GdeltServer, WebhookReceiver
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "sample"
+PUBLISHER_FIXTURES = REPO / "tests" / "fixtures" / "publishers"
 SLOT = timedelta(minutes=15)
 HEADER = "facility_id,observed_on,metric,value,source,source_url,method,synthetic\n"
 
@@ -94,13 +95,16 @@ def _sensor(definitions, name: str):
 def _evaluate(definitions, name: str, resource: Borderwatch, cursor: str | None = None):
     """One evaluation of sensor `name`, as the daemon does it: (run requests, new cursor, skip)."""
     sensor = _sensor(definitions, name)
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
+    with (
+        dg.instance_for_test() as instance,
+        # The resource has a per-run lifecycle: the context sets it up and tears it down.
+        dg.build_sensor_context(
             instance=instance,
             cursor=cursor,
             repository_def=definitions.get_repository_def(),
             resources={"borderwatch": resource},
-        )
+        ) as context,
+    ):
         data = sensor.evaluate_tick(context)
     skip = data.skip_message
     return list(data.run_requests or []), data.cursor, skip
@@ -129,6 +133,48 @@ def test_reported_days_touched_are_the_observed_on_days():
     assert reported_days("reported/no_date.csv", b"facility_id,value\nx,1\n") == set()
     utf16 = (HEADER + _csv_row("2023-10-08", 5)).encode("utf-16")
     assert reported_days("reported/utf16.csv", utf16) == {date(2023, 10, 8)}
+
+
+# The days of each publisher fixture's rows that a run loads or quarantines (see
+# tests/reported/test_formats.py for what happens to each record).
+PUBLISHER_DAYS = {
+    # a record dated 2023.13 names no day, Japan is not in the lookup, ".." is filtered
+    "customs_dprk_monthly_example/customs_synthetic_2023.csv": {
+        date(2023, 8, 31), date(2023, 9, 30), date(2023, 10, 31), date(2023, 11, 30),
+        date(2024, 1, 31),
+    },
+    # "5 October" (no year) and the unlisted type "parade" name no day; the unknown facility
+    # and the event without a URL are quarantined on theirs
+    "analyst_events_example/events_synthetic.csv": {
+        date(2022, 12, 31), date(2023, 10, 5), date(2023, 10, 8), date(2023, 10, 9),
+    },
+    # monthly periods end on the month's last day, the annual 2022 figure on 2022-12-31
+    "un_comtrade_dprk/comtrade_synthetic_202309.json": {
+        date(2022, 12, 31), date(2023, 9, 30), date(2023, 10, 31),
+    },
+}  # fmt: skip
+
+
+def test_reported_days_touched_of_publisher_files():
+    from assets.reported.assets import PUBLISHERS_DIR
+    from assets.reported.drops import current_publishers, is_reported_drop
+
+    publishers = current_publishers(PUBLISHERS_DIR)
+    for name, expected in PUBLISHER_DAYS.items():
+        data = (PUBLISHER_FIXTURES / name).read_bytes()
+        assert is_reported_drop(f"reported/{name}", publishers), name
+        assert reported_days(f"reported/{name}", data, publishers) == expected, name
+        # Without the mappings a publisher's file is a plain CSV (no observed_on) or ignored.
+        assert reported_days(f"reported/{name}", data) == set(), name
+    # A file its publisher cannot read names no day, nor does one two mappings claim.
+    comtrade = "reported/un_comtrade_dprk/broken.json"
+    assert reported_days(comtrade, b"{not json", publishers) == set()
+    error = json.dumps({"count": 0, "data": None, "error": "Rate limit"}).encode()
+    assert reported_days(comtrade, error, publishers) == set()
+    data = (PUBLISHER_FIXTURES / "un_comtrade_dprk/comtrade_synthetic_202309.json").read_bytes()
+    assert reported_days(comtrade, data, [*publishers, publishers[-1]]) == set()
+    # A publisher's pattern stays within its folder.
+    assert not is_reported_drop("reported/un_comtrade_dprk/old/2023.json", publishers)
 
 
 def test_imagery_days_touched_are_the_items_acquisition_days():
@@ -191,6 +237,21 @@ def test_day_ranges():
     assert day_ranges(days) == [(d, d + timedelta(days=1)), (d + timedelta(days=5),) * 2]
     many = [d + timedelta(days=2 * i) for i in range(10)]
     assert day_ranges(many) == [(many[0], many[-1])]  # one span rather than ten runs
+
+
+def test_backfill_days_per_run(monkeypatch):
+    """How the daemon splits a backfill (read when the definitions load): one run by default,
+    runs of N days with BORDERWATCH_BACKFILL_DAYS_PER_RUN=N."""
+    from orchestration.kit.partitions import BACKFILL_DAYS_ENV, backfill_policy_from_env
+
+    monkeypatch.delenv(BACKFILL_DAYS_ENV, raising=False)
+    assert backfill_policy_from_env() == dg.BackfillPolicy.single_run()
+    monkeypatch.setenv(BACKFILL_DAYS_ENV, "30")
+    assert backfill_policy_from_env() == dg.BackfillPolicy.multi_run(30)
+    for wrong in ("0", "a week", "-1"):
+        monkeypatch.setenv(BACKFILL_DAYS_ENV, wrong)
+        with pytest.raises(ValueError, match=BACKFILL_DAYS_ENV):
+            backfill_policy_from_env()
 
 
 def test_root_cause_is_the_innermost_sentence():
@@ -317,6 +378,50 @@ def test_reported_drop_sensor_on_a_folder(tmp_path, bw_env, definitions):
     drop.unlink()
     requests, cursor3, _ = _evaluate(definitions, "reported_drops", resource, cursor2)
     assert requests == [] and "reported/analyst_2023-10-05.csv" not in json.loads(cursor3)
+
+
+@pytest.mark.integration
+def test_reported_drop_sensor_reads_publisher_formats(tmp_path, bw_env, definitions):
+    source = _source_copy(tmp_path, "reported")
+    resource = Borderwatch.from_env(source=str(source))
+    _, cursor, skip = _evaluate(definitions, "reported_drops", resource)
+    assert "first look" in skip
+
+    # Each publisher's file, dropped where its mapping's pattern claims it: the days its rows
+    # fall on (consecutive days one range, more than three ranges one span), the reported
+    # step and the curated tables built on it.
+    for name, days in PUBLISHER_DAYS.items():
+        target = source / "reported" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(PUBLISHER_FIXTURES / name, target)
+        requests, cursor, _ = _evaluate(definitions, "reported_drops", resource, cursor)
+        expected = [(a.isoformat(), b.isoformat()) for a, b in day_ranges(days)]
+        assert sorted(_range(r) for r in requests) == expected, name
+        assert all(set(r.asset_selection) == REPORTED_RUN for r in requests), name
+        assert f"reported/{name}" in json.loads(cursor)
+        assert _evaluate(definitions, "reported_drops", resource, cursor)[0] == [], name
+    runs = {name.split("/")[0]: len(day_ranges(days)) for name, days in PUBLISHER_DAYS.items()}
+    assert runs == {  # three separate days are three runs; five are one span
+        "customs_dprk_monthly_example": 1,
+        "analyst_events_example": 3,
+        "un_comtrade_dprk": 3,
+    }
+
+    # A broken Comtrade response is recorded and asks for nothing (its run-time quarantine
+    # happens when a run of any day reads it); a file in a folder no pattern claims is ignored.
+    (source / "reported" / "un_comtrade_dprk" / "rate_limited.json").write_text(
+        json.dumps({"count": 0, "data": None, "error": "Rate limit"})
+    )
+    (source / "reported" / "un_comtrade_dprk" / "old").mkdir()
+    shutil.copyfile(
+        PUBLISHER_FIXTURES / "un_comtrade_dprk/comtrade_synthetic_202309.json",
+        source / "reported" / "un_comtrade_dprk" / "old" / "2023.json",
+    )
+    requests, cursor, skip = _evaluate(definitions, "reported_drops", resource, cursor)
+    assert requests == [] and "no day to load" in skip
+    seen = json.loads(cursor)
+    assert "reported/un_comtrade_dprk/rate_limited.json" in seen
+    assert "reported/un_comtrade_dprk/old/2023.json" not in seen
 
 
 @pytest.mark.integration
@@ -449,15 +554,19 @@ def test_run_failure_sensor_posts_one_line(bw_env, definitions):
     sensor = _sensor(definitions, "run_failure_webhook")
     with WebhookReceiver() as receiver, dg.instance_for_test() as instance:
         run, failure = _failed_run(instance)
-        resource = Borderwatch.from_env(alert_webhook_url=receiver.url)
-        context = dg.build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=run,
-            resources={"borderwatch": resource},
-        ).for_run_failure()
-        sensor(context)
+
+        def failure_context(resource: Borderwatch):
+            # Entered with `with`: the resource has a per-run lifecycle the context runs.
+            return dg.build_run_status_sensor_context(
+                sensor_name=sensor.name,
+                dagster_event=failure,
+                dagster_instance=instance,
+                dagster_run=run,
+                resources={"borderwatch": resource},
+            ).for_run_failure()
+
+        with failure_context(Borderwatch.from_env(alert_webhook_url=receiver.url)) as context:
+            sensor(context)
         (message,) = receiver.received()
         assert message == {
             "text": f"borderwatch run {run.run_id[:8]} (borderwatch_all) failed at load_lake: "
@@ -467,28 +576,15 @@ def test_run_failure_sensor_posts_one_line(bw_env, definitions):
         # Slack format by setting; and a refusing webhook is an error that hides the URL's path.
         receiver.status = 500
         slack = Borderwatch.from_env(alert_webhook_url=receiver.url, alert_format="slack")
-        context = dg.build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=run,
-            resources={"borderwatch": slack},
-        ).for_run_failure()
-        with pytest.raises(Exception) as caught:
+        with failure_context(slack) as context, pytest.raises(Exception) as caught:
             sensor(context)
         assert "HTTP 500" in str(caught.value)
         assert WebhookReceiver.SECRET_PATH not in str(caught.value)
         assert receiver.received()[-1]["blocks"][0]["type"] == "section"
 
         # No webhook: the sensor says so and posts nothing.
-        quiet = dg.build_run_status_sensor_context(
-            sensor_name=sensor.name,
-            dagster_event=failure,
-            dagster_instance=instance,
-            dagster_run=run,
-            resources={"borderwatch": Borderwatch.from_env()},
-        ).for_run_failure()
-        assert isinstance(sensor(quiet), dg.SkipReason)
+        with failure_context(Borderwatch.from_env()) as quiet:
+            assert isinstance(sensor(quiet), dg.SkipReason)
         assert len(receiver.received()) == 2
 
 

@@ -13,11 +13,13 @@ import os
 import re
 import sqlite3
 import tempfile
-from collections.abc import Callable, Mapping
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import duckdb
@@ -200,8 +202,7 @@ def _default_extension_dir() -> Path:
 
 
 def _quote(text: str) -> str:
-    """A SQL string literal, for the places DuckDB takes no parameter: ATTACH's path, and the
-    text after COMMENT ON ... IS."""
+    """A SQL string literal, for the one place DuckDB takes no parameter: ATTACH's path."""
     if any(ch in text for ch in "\0\n\r"):
         raise ValueError("the lake catalog string contains a control character")
     return "'" + text.replace("'", "''") + "'"
@@ -425,6 +426,81 @@ def snapshots(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 # --- writing ---------------------------------------------------------------------------------
 
 
+# --- one writer at a time on a PostgreSQL catalog -----------------------------------------------
+
+# DuckLake 1.5 on a PostgreSQL catalog does not reliably serialise transactions that commit at
+# the same moment (duckdb/ducklake#1094: ids and table statistics read before the commit,
+# conflict checks that cannot see a concurrent commit under the catalog connection's REPEATABLE
+# READ). Four runs loading days of one backfill side by side lost rows of a staging table in one
+# trial out of four here, without any error. So on a PostgreSQL catalog every write transaction
+# holds a PostgreSQL advisory lock from BEGIN to COMMIT: runs fetch, parse and read side by side
+# and take turns only to commit, on one machine or many. A SQLite catalog needs no lock: it
+# refuses a second concurrent commit itself ("database is locked"), which transact redoes.
+_WRITERS_LOCK_KEY = 0x626F72646577  # pg_advisory_lock key: "bordew" in ASCII
+_WRITERS_LOCK_TIMEOUT = "30min"  # a writer holding the lake longer than this is stuck
+_writers_lock = threading.RLock()  # the lock's PostgreSQL session is shared by a process's threads
+_lock_sessions: dict[tuple[int, str], Any] = {}  # (pid, conninfo) -> psycopg2 connection
+
+
+def _postgres_catalog(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The libpq connection string of the lake's catalog when it is PostgreSQL, else None."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = $lake AND type = 'ducklake'",
+        {"lake": LAKE},
+    ).fetchone()
+    path = row[0] if row else None
+    return path[len("postgres:") :] if path and path.startswith("postgres:") else None
+
+
+def _lock_session(conninfo: str):
+    """This process's PostgreSQL session for the writers' lock (reopened after a fork or a lost
+    connection); the password comes from PGPASSWORD or ~/.pgpass, as for the catalog."""
+    import psycopg2
+
+    key = (os.getpid(), conninfo)
+    session = _lock_sessions.get(key)
+    if session is None or session.closed:
+        session = psycopg2.connect(conninfo, application_name="borderwatch lake writers")
+        session.autocommit = True
+        with session.cursor() as cur:
+            cur.execute("SET lock_timeout = %s", (_WRITERS_LOCK_TIMEOUT,))
+        _lock_sessions[key] = session
+    return session
+
+
+@contextmanager
+def writers_lock(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Hold the lake's writers' lock (on a PostgreSQL catalog; nothing to hold on SQLite) for the
+    statements of the `with` block: one write transaction, or one maintenance call."""
+    conninfo = _postgres_catalog(con)
+    if conninfo is None:
+        yield
+        return
+    import psycopg2
+
+    with _writers_lock:
+        try:
+            session = _lock_session(conninfo)
+            with session.cursor() as cur:
+                cur.execute("SELECT pg_advisory_lock(%s)", (_WRITERS_LOCK_KEY,))
+        except psycopg2.Error as exc:
+            raise LakeBusyError(
+                f"cannot take the lake's writers' lock on its catalog ({_redact(conninfo)}): "
+                f"{_redact(str(exc).strip())}"
+            ) from None
+        try:
+            yield
+        finally:
+            try:
+                with session.cursor() as cur:
+                    cur.execute("SELECT pg_advisory_unlock(%s)", (_WRITERS_LOCK_KEY,))
+            except psycopg2.Error:
+                session.close()  # the session is gone, and its lock with it
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
 # Connections inside a transact's work (by id: a DuckDB connection takes no weak reference).
 # DuckDB cannot be asked whether a transaction is open, and a BEGIN inside one aborts it.
 _in_transact: set[int] = set()
@@ -442,7 +518,8 @@ def transact(
     transient catalog error) at any point, COMMIT included, rolls back and runs the whole of
     `work` again, with backoff, up to `attempts` times: so `work` must compute everything it
     writes from what it reads inside the transaction, and have no other side effects worth
-    repeating. Every other error propagates at once.
+    repeating. Every other error propagates at once. On a PostgreSQL catalog each attempt holds
+    the writers' lock (writers_lock): what `work` reads stays true until it commits.
 
     Called from the work of another transact on the same connection, `work` runs in that
     transaction: the enclosing transact commits it, or redoes it whole.
@@ -458,7 +535,7 @@ def transact(
         wait_max=2.0,
         wait_jitter=0.25,  # two writers retrying in lockstep would conflict again
     ):
-        with attempt:
+        with attempt, writers_lock(con):
             con.execute("BEGIN TRANSACTION")
             _in_transact.add(id(con))
             try:
@@ -470,39 +547,6 @@ def transact(
             finally:
                 _in_transact.discard(id(con))
     return result
-
-
-_TABLE = re.compile(r"^([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)$")
-
-
-def claim_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """Inside a transaction: make it conflict with every other transaction writing `table` at
-    the same time, so that transact redoes whichever commits second, and the redo sees what the
-    first one wrote.
-
-    A check-then-insert needs it ("insert the keys the table lacks": raw.manifest, quarantine
-    rows that several load windows share). DuckLake lets concurrent transactions insert into
-    one table side by side, so two writers that both found a key missing would both insert it;
-    a deletion conflicts with a concurrent write of the table, but while the key is missing
-    there is nothing to delete. So this sets the table's comment to the text it has: on DuckLake
-    every COMMENT ON is a schema change of the table, and a schema change conflicts with any
-    concurrent insert into, deletion from or schema change of the same table (seen with
-    DuckLake 1.5.5 on PostgreSQL: "Transaction conflict - attempting to insert into table ...
-    but another transaction has altered it"). Each call adds a schema version: claim a table
-    only when the transaction inserts a key it lacked.
-    """
-    match = _TABLE.match(table)
-    if not match:
-        raise ValueError(f"not a schema.table name: {table!r}")
-    row = con.execute(
-        "select comment from duckdb_tables() "
-        "where database_name = current_database() and schema_name = $s and table_name = $t",
-        {"s": match[1], "t": match[2]},
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"{table} is not in the lake: create it before claiming it")
-    text = "NULL" if row[0] is None else _quote(row[0])
-    con.execute(f"COMMENT ON TABLE {table} IS {text}")
 
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:

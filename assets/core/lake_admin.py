@@ -19,6 +19,7 @@ from assets.core.lake import (
     connect,
     current_snapshot,
     is_retryable,
+    writers_lock,
 )
 
 EXPORT_DB = "borderwatch.duckdb"
@@ -119,11 +120,12 @@ def export_lake(config: LakeConfig, out_dir: str | Path, as_of=None) -> Path:
 
 
 def _call(con: duckdb.DuckDBPyConnection, sql: str, params: dict) -> list[tuple]:
-    """One maintenance call in its own transaction, redone if a writer's commit got in the way."""
+    """One maintenance call in its own transaction, redone if a writer's commit got in the way;
+    on a PostgreSQL catalog it takes its turn with the writers (assets.core.lake.writers_lock)."""
     for attempt in stamina.retry_context(
         on=is_retryable, attempts=6, timeout=None, wait_initial=0.1, wait_max=2.0
     ):
-        with attempt:
+        with attempt, writers_lock(con):
             return con.execute(sql, params).fetchall()
     raise AssertionError("unreachable")
 

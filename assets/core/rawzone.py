@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
 
-from assets.core.lake import claim_table, transact
+from assets.core.lake import transact
 from assets.core.sources import SourceObject, SourceStore
 
 
@@ -282,9 +282,10 @@ def fetch_to_raw(
 
 def record_manifest_rows(con, rows: list[tuple]) -> None:
     """Manifest rows (source_uri, source_key, sha256, bytes, fetched_at, etag) for files already
-    in the zone, in one transaction: one lake commit for a whole listing, not one per file (or
-    none, when every row is there already). Rows whose (source_uri, sha256) the manifest holds
-    are left as they are, also when another run records the same file at the same time."""
+    in the zone, in one transaction: one lake commit for a whole listing, not one per file. Rows
+    whose (source_uri, sha256) the manifest holds are left as they are, also when another run
+    records the same file at the same time (its transaction and this one take turns: see
+    assets.core.lake.transact)."""
     if not rows:
         return
     import polars as pl
@@ -310,15 +311,24 @@ def record_manifest_rows(con, rows: list[tuple]) -> None:
 
 def _insert_missing_manifest_rows(con) -> None:
     con.execute(MANIFEST_DDL)
-    missing = """
-        select n.* from _manifest_rows as n anti join raw.manifest as m using (source_uri, sha256)
-    """
-    if not con.execute(f"select count(*) from ({missing})").fetchone()[0]:
-        return
-    # Runs of other windows fetch the same files at once: without the claim both would see a
-    # file missing and record it twice (transact redoes the second, which then finds it).
-    claim_table(con, "raw.manifest")
-    con.execute(f"insert into raw.manifest by name {missing}")
+    con.execute(
+        """
+        insert into raw.manifest by name
+        select n.* from _manifest_rows as n
+        anti join raw.manifest as m using (source_uri, sha256)
+        """
+    )
+
+
+def _ensure_manifest(con) -> None:
+    """raw.manifest exists (created in a transaction of its own if not, as runs starting on a new
+    lake all try to)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = current_database() "
+        "and table_schema = 'raw' and table_name = 'manifest'"
+    ).fetchone()[0]
+    if not exists:
+        transact(con, lambda c: c.execute(MANIFEST_DDL))
 
 
 class ManifestWriter:
@@ -366,7 +376,7 @@ class ManifestWriter:
 
 def raw_files_from_manifest(con, zone: RawZone, key_prefix: str) -> list[RawFile]:
     """The newest manifest version of every source file under `key_prefix`: replay without network."""
-    con.execute(MANIFEST_DDL)
+    _ensure_manifest(con)
     rows = con.execute(
         """
         select source_uri, source_key, sha256, bytes, etag
@@ -386,7 +396,7 @@ def manifest_files_between(
     """source_uri -> newest manifest version of each file whose key is in [key_from, key_until)
     and whose URI starts with `uri_prefix`: what a window already holds, in one query (keys that
     start with a timestamp, like GDELT's slot files, sort by time)."""
-    con.execute(MANIFEST_DDL)
+    _ensure_manifest(con)
     rows = con.execute(
         """
         select source_uri, source_key, sha256, bytes, etag

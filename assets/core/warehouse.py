@@ -18,7 +18,6 @@ from assets.core.lake import (  # noqa: F401  (re-exported: the warehouse's publ
     LakeBusyError,
     LakeConfig,
     WarehouseLockedError,
-    claim_table,
     connect,
     current_snapshot,
     is_conflict,
@@ -75,8 +74,8 @@ def ensure_tables(con, *relatives: str) -> None:
     """Run DDL files (create ... if not exists). On the lake a table that exists adds no snapshot.
 
     In one transaction: runs that start side by side on a new lake all create the same schemas
-    and tables, and all but the first conflict at COMMIT; transact runs them again, and then
-    they find everything there."""
+    and tables; transact has them take turns (PostgreSQL catalog) or redoes the ones whose
+    COMMIT conflicts (SQLite), and the later ones find everything there."""
 
     existing = {
         f"{schema}.{name}"
@@ -276,23 +275,6 @@ def load_partition(
         if frame.height:
             cols = table_columns(con, other)
             _insert_frame(con, other, frame.select([c for c in cols if c in frame.columns]))
-    if quarantine:
-        q = pl.concat(quarantine, how="vertical_relaxed").unique(
-            subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
-        )
-        # Several windows quarantine the same row (a file that cannot be read, a row without a
-        # date): runs of two windows at once must not both insert it. A row already there is
-        # deleted below, which conflicts by itself; a new one needs the claim.
-        con.register("_quarantine", q.to_arrow())
-        try:
-            new_rows = con.execute(
-                f"select count(*) from _quarantine anti join quarantine.{name} "
-                "using (source_uri, sha256, line_number)"
-            ).fetchone()[0]
-        finally:
-            con.unregister("_quarantine")
-        if new_rows:
-            claim_table(con, f"quarantine.{name}")
     if has_quarantine:
         con.execute(
             f"delete from quarantine.{name} where window_start >= $start and window_end <= $end",
@@ -316,6 +298,9 @@ def load_partition(
             finally:
                 con.unregister("_versions")
     if quarantine:
+        q = pl.concat(quarantine, how="vertical_relaxed").unique(
+            subset=["source_uri", "sha256", "line_number"], keep="first", maintain_order=True
+        )
         con.register("_quarantine", q.to_arrow())
         try:
             con.execute(

@@ -29,9 +29,14 @@ from orchestration.kit.columns import column_schema_metadata, table_comments
 from orchestration.kit.curated import CuratedTable, curated_assets
 from orchestration.kit.resource import Borderwatch, source_definitions
 from orchestration.kit.versions import content_version
-from orchestration.kit.writing import POOL, table_frame
+from orchestration.kit.writing import table_frame
 
 NOTIFICATIONS_SUITE = suite_path("ops", "alert_notifications")
+# Posting is a side effect outside the lake's transaction: alert_notifications posts each alert
+# once because no two runs execute it at once. Its pool is its own, at one step at a time (every
+# shipped instance config leaves it there), so the lake writers' pool can be raised beyond one
+# machine without ever posting an alert twice.
+ALERT_POOL = "alert_delivery"
 
 CURATED = [
     CuratedTable(
@@ -95,7 +100,7 @@ curated_tables = curated_assets(CURATED)
     code_version=content_version(
         warehouse.SQL_DIR / "ops" / "alert_notifications.sql", alerts_module
     ),
-    pool=POOL,
+    pool=ALERT_POOL,
     kinds={"duckdb"},
     description="ops.alert_notifications: each alert emitted once (logged, and posted to "
     "BORDERWATCH_ALERT_WEBHOOK when set, as generic JSON, Slack or Teams per "
@@ -186,7 +191,7 @@ def crossing_report(
 ) -> dg.MaterializeResult:
     out = borderwatch.paths.report / "index.html"
     with borderwatch.connect(read_only=True) as con:
-        result = build_report(con, out)
+        result = build_report(con, out, cache_dir=borderwatch.paths.cache)
         ids = [
             r[0]
             for r in con.execute(

@@ -9,7 +9,7 @@ from assets.core.sources import split_listing
 from assets.core.warehouse import PROJECT_ROOT
 from assets.reference.facilities import load_facilities
 from assets.reported import formats, parse
-from assets.reported.drops import days_touched
+from assets.reported.drops import current_publishers, days_touched, is_reported_drop
 from assets.reported.formats import (
     load_publishers,
     mapping,
@@ -20,7 +20,6 @@ from assets.reported.formats import (
 )
 from assets.reported.parse import (
     drop_cross_file_duplicates,
-    is_reported_key,
     parse_reported_file,
     read_metrics,
     reported_skipped_results,
@@ -64,9 +63,7 @@ def reported_counts(context: dg.AssetExecutionContext, borderwatch: Borderwatch)
         store = borderwatch.store(con, borderwatch.source_location("reported"), "reported")
         # A mistake in a mapping stops the run, naming the file and the key.
         publishers = load_publishers(PUBLISHERS_DIR)
-        listing = split_listing(
-            store.list(""), lambda k: is_reported_key(k) or any(p.claims(k) for p in publishers)
-        )
+        listing = split_listing(store.list(""), lambda k: is_reported_drop(k, publishers))
         raw_files = borderwatch.fetch(con, store, listing, "reported", log=context.log.info)
         today = borderwatch.today()
         results = []
@@ -97,14 +94,16 @@ def reported_counts(context: dg.AssetExecutionContext, borderwatch: Borderwatch)
         )
 
 
+# The sensor reads the publishers' mappings as the next run will (again when one changes).
 reported_drops = drop_sensor(
     name="reported_drops",
     prefix="reported/",
-    days_touched=days_touched,
+    days_touched=lambda key, data: days_touched(key, data, current_publishers(PUBLISHERS_DIR)),
     selection=dg.AssetSelection.assets(reported_counts).downstream(),
-    claims=parse.is_reported_key,
-    description="New or changed CSV drops under reported/ in the source store request a run of "
-    "the observed_on days they hold: the reported step and everything downstream.",
+    claims=lambda key: is_reported_drop(key, current_publishers(PUBLISHERS_DIR)),
+    description="New or changed drops under reported/ in the source store (CSV, or a "
+    "publisher's own format mapped by data/publishers/) request a run of the days their rows "
+    "are observed on: the reported step and everything downstream.",
 )
 
 defs = dg.Definitions.merge(

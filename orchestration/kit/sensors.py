@@ -38,7 +38,7 @@ import dagster as dg
 
 from assets.core.sources import SourceError, SourceObject, open_source_store
 from orchestration.kit.jobs import RANGE_END_TAG, RANGE_START_TAG, all_assets_job
-from orchestration.kit.partitions import PARTITIONS_START, daily_partitions
+from orchestration.kit.partitions import BACKFILL_DAYS_ENV, PARTITIONS_START, daily_partitions
 from orchestration.kit.resource import Borderwatch
 
 GDELT_POLL_ENV = "BORDERWATCH_GDELT_POLL_SECONDS"
@@ -49,7 +49,8 @@ DEFAULT_DROP_POLL_SECONDS = 60
 MAX_RUNS = 3  # contiguous ranges requested as separate runs before they become one span
 SENSOR_TAG = "borderwatch/sensor"
 
-# Sensor settings are read when the definitions load (Dagster fixes a sensor's interval then);
+# Sensor settings are read when the definitions load (Dagster fixes a sensor's interval then),
+# and so is how a daemon's backfill splits into runs (orchestration/kit/partitions.py);
 # (variable, default, meaning) for `borderwatch config` and the README.
 SENSOR_SETTINGS = [
     (
@@ -63,6 +64,11 @@ SENSOR_SETTINGS = [
         "",
         "1: a drop sensor's first evaluation requests runs for every file already there "
         "(default: it only records them)",
+    ),
+    (
+        BACKFILL_DAYS_ENV,
+        "",
+        "days in each run of a backfill the daemon runs (default: the whole range in one run)",
     ),
 ]
 

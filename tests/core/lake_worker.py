@@ -8,6 +8,8 @@ Prints one JSON line with what it did. Roles:
            value + 1 (a lost update shows as a final value below the number of commits);
 - reader:  reads lake_t until the stop file exists, checking every read is one whole batch;
 - hang:    inserts many rows in a transaction, says so, then waits to be killed before COMMIT.
+- upsert:  one transaction inserting the row (shared, 0) into lake_log unless it is there,
+           holding the transaction open `hold` seconds between the check and the insert.
 """
 
 from __future__ import annotations
@@ -107,10 +109,30 @@ def hang(config: LakeConfig, opts: dict) -> dict:
     return {}
 
 
+def upsert(config: LakeConfig, opts: dict) -> dict:
+    con = connect(config)
+    _start_together(opts)
+    attempts = found_missing = 0
+
+    def work(c):
+        nonlocal attempts, found_missing
+        attempts += 1
+        key = {"k": opts["shared"]}
+        (missing,) = c.execute(
+            "select count(*) = 0 from staging.lake_log where k = $k and i = 0", key
+        ).fetchone()
+        time.sleep(opts.get("hold", 0))  # the other writer checks meanwhile, if it can
+        if missing:
+            found_missing += 1
+            c.execute("insert into staging.lake_log values ($k, 0)", key)
+
+    transact(con, work, attempts=30)
+    return {"attempts": attempts, "found_missing": found_missing}
+
+
 if __name__ == "__main__":
     role, raw_config = sys.argv[1], json.loads(sys.argv[2])
     options = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-    result = {"window": window, "counter": counter, "reader": reader, "hang": hang}[role](
-        LakeConfig(**raw_config), options
-    )
+    roles = {"window": window, "counter": counter, "reader": reader, "hang": hang, "upsert": upsert}
+    result = roles[role](LakeConfig(**raw_config), options)
     print(json.dumps(result), flush=True)

@@ -9,6 +9,8 @@ Entry points for the reported asset:
                                   facility_ids, metrics, window_start, window_end, today)
     if result is None:  # no publisher claims the key: a plain reported CSV drop
         result = parse_reported_file(...)
+
+and for the drop sensor, the days a publisher file's rows fall on (publisher_file_days).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "load_publisher",
     "load_publishers",
     "parse_publisher_file",
+    "publisher_file_days",
 ]
 
 
@@ -94,3 +97,30 @@ def parse_publisher_file(
         window_end,
         today,
     )
+
+
+def publisher_file_days(data: bytes, key: str, publishers: list[Publisher]) -> set[date] | None:
+    """The observed_on days of a publisher file's rows, read by its publisher's reader and
+    mapping as a run reads them; None when no publisher's pattern matches `key`.
+
+    Lenient: a file a run would quarantine whole (unreadable, claimed by two mappings) names no
+    day, nor does a record whose period cannot be read; records the mapping filters in every
+    window (not selected by [match], facility or metric keys the lookups do not list, values
+    declared missing) name none either. Facilities and metrics are not checked against the
+    reference files here: a row they reject is quarantined by the run of its day.
+    """
+    claimants = claiming_publisher(key, publishers)
+    if not claimants:
+        return None
+    if len(claimants) > 1:
+        return set()
+    publisher = claimants[0]
+    try:
+        records = READERS[publisher.format](data, key, publisher)
+    except FileError:
+        return set()
+    days: set[date] = set()
+    # Every day is inside this window and before this "today": each row is loaded or
+    # quarantined, and names its day.
+    records_to_rows(records, publisher, key, set(), set(), date.min, date.max, date.max, days)
+    return days

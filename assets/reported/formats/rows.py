@@ -46,7 +46,14 @@ def records_to_rows(
     window_start: date,
     window_end: date,
     today: date,
+    days: set[date] | None = None,
 ) -> ParseResult:
+    """The records as observation rows, filtered to [window_start, window_end) and checked.
+
+    `days`, when given, receives the observed_on day of every row this call loads or
+    quarantines once its period was read: the days a load window must hold to take in this
+    file's rows (what a drop sensor asks a run for; see assets/reported/drops.py).
+    """
     good, bad, seen = [], [], {}
     rows_read = filtered = 0
     unmatched = missing_values = 0
@@ -112,6 +119,8 @@ def records_to_rows(
                 missing_values += 1
                 filtered += 1
                 continue
+            if days is not None:
+                days.add(observed)
             reasons = []
             value = None
             try:
