@@ -8,6 +8,7 @@ single-run build of the same days does."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -175,6 +176,8 @@ def lake_content(con) -> dict[str, tuple[int, int, str]]:
         drop = sorted(columns & {*VOLATILE, *WINDOWED.get(f"{schema}.{table}", ())})
         exclude = f" exclude ({', '.join(drop)})" if drop else ""
         # Names from the catalog (lower-case identifiers), never data.
+        assert re.fullmatch(r"[a-z_][a-z0-9_]*", schema), schema
+        assert re.fullmatch(r"[a-z_][a-z0-9_]*", table), table
         out[f"{schema}.{table}"] = con.execute(
             "select count(*), count(distinct r), "
             "coalesce(md5(string_agg(r, '|' order by r)), '') "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -180,6 +181,13 @@ class StoreLinkReader:
                 raise LinkRefused(f"{href} is not in {self.store.uri}")
             return self._by_uri[href], href
         root_scheme, root_uri = root
+        if scheme == "" and root_scheme == "":
+            # The folder store's root is a resolved path: so is the link's folder here (a
+            # document read through a symlinked path to the same store links inside it; a
+            # folder inside the store that is a link to elsewhere leaves it). The file itself
+            # is the store's to refuse when it is a symlink.
+            head, tail = posixpath.split(href)
+            href = posixpath.join(os.path.realpath(head), tail)
         if scheme != root_scheme or not href.startswith(root_uri + "/"):
             raise LinkRefused(f"{href} leaves the source store {self.store.uri}")
         key = href[len(root_uri) + 1 :]

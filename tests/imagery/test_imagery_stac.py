@@ -317,3 +317,28 @@ def test_json_nested_too_deep_is_one_quarantine_row():
     assert "JSON nested deeper than 64 levels" in doc.quarantine[0]["reason"]
     shallow = parse_stac_document(json.dumps([_item(nested={"a": [[[[1]]]]})]).encode(), "mem://n")
     assert len(shallow.scenes) == 1
+
+
+def test_a_store_reached_through_a_symlinked_path_follows_its_own_links(realdata, tmp_path):
+    """The folder store resolves its root: a catalog read through a symlink to the same store
+    still links inside it, while a folder inside the store that links elsewhere still leaves it."""
+    source = realdata / "stac" / "pystac-example-catalog"
+    if not source.exists():
+        pytest.skip(f"static catalog not found: {source}")
+    import shutil
+
+    store_dir = tmp_path / "store"
+    shutil.copytree(source, store_dir / "catalog")
+    (tmp_path / "via").symlink_to(store_dir)
+    via = tmp_path / "via" / "catalog" / "catalog.json"
+    reader = StoreLinkReader(LocalSourceStore(tmp_path / "via"))
+    doc = parse_stac_document(via.read_bytes(), str(via), reader)
+    assert doc.items_read == 4 and len(doc.scenes) == 4 and not doc.quarantine
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(source, elsewhere)
+    (store_dir / "linked").symlink_to(elsewhere)
+    inner = store_dir / "linked" / "catalog.json"
+    doc = parse_stac_document(inner.read_bytes(), str(inner), StoreLinkReader(LocalSourceStore(store_dir)))
+    assert not doc.scenes
+    assert doc.quarantine and all("leaves the source store" in q["reason"] for q in doc.quarantine)
