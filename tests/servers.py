@@ -715,6 +715,15 @@ class DagsterDev:
             raise RuntimeError(f"GraphQL errors: {answer['errors']}")
         return answer["data"]
 
+    def repository(self) -> dict[str, str]:
+        """The one code location's selector fields: repositoryLocationName, repositoryName."""
+        answer = self.graphql(
+            "{ repositoriesOrError { ... on RepositoryConnection "
+            "{ nodes { name location { name } } } } }"
+        )
+        (repo,) = answer["repositoriesOrError"]["nodes"]
+        return {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"]}
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:

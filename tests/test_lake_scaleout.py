@@ -95,9 +95,6 @@ def test_time_travel_and_export_on_postgres_and_s3(scaleout, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # A multi-run backfill through the daemon, on the PostgreSQL instance and the PostgreSQL + S3 lake
 
-LOCATION_QUERY = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 LAUNCH_BACKFILL = """
 mutation ($p: LaunchBackfillParams!) {
   launchPartitionBackfill(backfillParams: $p) {
@@ -307,10 +304,8 @@ def build_through_the_daemon(
 
         # The tables built on staging in one run through the queue (a backfill would launch one
         # run per layer of the graph, a daemon interval apart).
-        (repo,) = dev.graphql(LOCATION_QUERY)["repositoriesOrError"]["nodes"]
         selector = {
-            "repositoryLocationName": repo["location"]["name"],
-            "repositoryName": repo["name"],
+            **dev.repository(),
             "jobName": "borderwatch_all",
             "assetSelection": [{"path": k.path} for k in rest],
         }

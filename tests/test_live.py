@@ -792,9 +792,6 @@ def test_alerts_reach_the_webhook_once_in_slack_format_with_their_reports(tmp_pa
 # The daemon end to end: nobody starts a run
 
 WAIT_SECONDS = 480  # every wait below is bounded; a failure prints the daemon's log tail
-LOCATION_QUERY = (
-    "{ repositoriesOrError { ... on RepositoryConnection { nodes { name location { name } } } } }"
-)
 SENSOR_QUERY = """
 query ($s: SensorSelector!) {
   sensorOrError(sensorSelector: $s) {
@@ -871,14 +868,10 @@ def test_the_daemon_keeps_the_tables_current_and_alerts_once(tmp_path):
         dev = DagsterDev(env, tmp_path / "dagster-dev.log")
         try:
             dev.wait_ready()
-            (repo,) = dev.graphql(LOCATION_QUERY)["repositoriesOrError"]["nodes"]
+            repository = dev.repository()
 
             def selector(name: str) -> dict:
-                return {
-                    "repositoryLocationName": repo["location"]["name"],
-                    "repositoryName": repo["name"],
-                    "sensorName": name,
-                }
+                return {**repository, "sensorName": name}
 
             def sensor_state(name: str) -> dict:
                 answer = dev.graphql(SENSOR_QUERY, {"s": selector(name)})["sensorOrError"]
