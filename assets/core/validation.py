@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import itertools
 import json
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cache
@@ -85,10 +88,44 @@ def _plain(value):
     return str(value)
 
 
+# Modules Great Expectations imports when it loads, which no borderwatch suite needs until an
+# expectation uses them: scipy.stats (with scipy.optimize, linalg, spatial: about 1.2 s of a
+# 4.3 s GX import) serves only the distribution expectations (KL divergence, KS tests).
+DEFERRED_IMPORTS = (("scipy", "stats"),)
+
+
+def defer_import(package: str, name: str) -> bool:
+    """Make `package.name` a module that runs its code on first attribute use.
+
+    Uses importlib.util.LazyLoader. The module is also set as the package's attribute, so
+    `from package import name` finds it without going through the import system, which would
+    touch `__spec__` and run it at once. Python code that later uses the module (an expectation
+    calling `stats.entropy`, `import scipy.stats` anywhere) loads it whole, as a plain import
+    would. False when the module is already imported or not installed."""
+    full = f"{package}.{name}"
+    if full in sys.modules:
+        return False
+    try:
+        parent = importlib.import_module(package)
+        spec = importlib.util.find_spec(full)
+    except ImportError:
+        return False
+    if spec is None or spec.loader is None:
+        return False
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[full] = module
+    spec.loader.exec_module(module)
+    setattr(parent, name, module)
+    return True
+
+
 @cache
 def _context():
     # GX is slow to import (seconds): import it once, lazily, and keep it quiet and offline.
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    for package, name in DEFERRED_IMPORTS:
+        defer_import(package, name)
     import great_expectations as gx
 
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
