@@ -218,3 +218,59 @@ def test_batching_storage_config_plumbing(tmp_path, monkeypatch):
         assert isinstance(storage, BatchingSqliteEventLogStorage)
         assert storage.inst_data.class_name == "BatchingSqliteEventLogStorage"
         assert Path(storage._base_dir) == tmp_path / "history" / "runs"
+
+
+def _page_size(path: Path) -> int:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_batching_storage_creates_files_with_8k_pages_and_keeps_existing_ones(
+    tmp_path, monkeypatch
+):
+    """Files the storage creates (index, run shards) get 8 KiB pages; an instance's existing
+    files keep their 4 KiB pages and their events."""
+    from bench import eventlog_backfill
+
+    fresh = _state_after("batching+batch", tmp_path / "fresh", monkeypatch, 10)
+    runs = tmp_path / "fresh" / "history" / "runs"
+    files = sorted(runs.glob("*.db"))
+    assert len(files) >= 2 and {_page_size(f) for f in files} == {8192}
+    assert fresh["state"]["materialization_records"] == 25
+
+    # An instance made by Dagster's own storage (4 KiB pages), then run with this one.
+    old = tmp_path / "old"
+    eventlog_backfill.child("default", 3, old)
+    index = old / "history" / "runs" / "index.db"
+    assert _page_size(index) == 4096
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "10")
+    later = eventlog_backfill.child("batching+batch", 25, old)
+    assert _page_size(index) == 4096
+    new_shards = [f for f in (old / "history" / "runs").glob("*.db") if f.name != "index.db"]
+    assert {_page_size(f) for f in new_shards} == {4096, 8192}  # the old run's, the new run's
+    assert later["state"]["all_materialized"]
+
+
+def test_create_with_page_size_leaves_files_with_content_alone(tmp_path):
+    import sqlite3
+
+    from orchestration.kit.eventlog import create_with_page_size
+
+    fresh = tmp_path / "fresh.db"
+    assert create_with_page_size(str(fresh), 16384) and _page_size(fresh) == 16384
+    used = tmp_path / "used.db"
+    conn = sqlite3.connect(used)
+    conn.execute("create table t (x)")
+    conn.execute("insert into t values (1)")
+    conn.commit()
+    conn.close()
+    assert not create_with_page_size(str(used), 16384)
+    assert _page_size(used) == 4096
+    conn = sqlite3.connect(used)
+    assert conn.execute("select x from t").fetchall() == [(1,)]
+    conn.close()

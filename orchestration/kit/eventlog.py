@@ -32,12 +32,16 @@ environment of the process that runs the steps:
       config:
         base_dir: /path/to/dagster_home/history/runs   # optional: that is the default
 
-The files are the default storage's, so an existing instance keeps its history.
+The files are the default storage's, so an existing instance keeps its history. Files it
+creates have 8 KiB pages instead of SQLite's 4 KiB: a materialisation event is about 2.5 KB of
+JSON, so a 4 KiB page holds one and leaves a third of itself empty (37% of the demo's event
+tables); 8 KiB pages hold three. Files that exist keep their page size.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Sequence
 
 from dagster import Field, StringSource
@@ -61,6 +65,23 @@ def default_base_dir() -> str:
             "BatchingSqliteEventLogStorage needs config base_dir or DAGSTER_HOME in the environment"
         )
     return os.path.join(home, "history", "runs")
+
+
+PAGE_SIZE = 8192
+
+
+def create_with_page_size(path: str, page_size: int = PAGE_SIZE) -> bool:
+    """Create the empty SQLite file `path` with `page_size` (a page size holds only from a
+    database's first write). False, and nothing done, when the file exists with content."""
+    if os.path.exists(path) and os.path.getsize(path) > 0:
+        return False
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(f"PRAGMA page_size={int(page_size)}")
+        conn.execute("VACUUM")  # writes the header, with the page size, to the empty file
+    finally:
+        conn.close()
+    return True
 
 
 def _batchable(event: EventLogEntry) -> bool:
@@ -89,6 +110,12 @@ class BatchingSqliteEventLogStorage(SqliteEventLogStorage, ConfigurableClass):
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None, config_value):
         return cls(inst_data=inst_data, **dict(config_value or {}))
+
+    def _initdb(self, engine, for_index_shard=False) -> None:
+        path = engine.url.database
+        if path and path != ":memory:":
+            create_with_page_size(path)
+        super()._initdb(engine, for_index_shard=for_index_shard)
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         # Runs of batchable events go in one write; anything else keeps its place in the order.
