@@ -200,7 +200,7 @@ def crossing_report(
         ]
         charts = {}
         for facility_id in ids:
-            png = chart_png(con, facility_id)
+            png = chart_png(con, facility_id, cache_dir=borderwatch.paths.cache)
             charts[f"chart_{facility_id}"] = dg.MetadataValue.md(
                 f"![{facility_id}](data:image/png;base64,{base64.b64encode(png).decode()})"
             )

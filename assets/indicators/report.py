@@ -10,6 +10,7 @@ give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
 import math
@@ -258,8 +259,47 @@ def history_domain(data: dict) -> tuple[date, date]:
     return first - timedelta(days=15), last + timedelta(days=30)
 
 
-def chart_png(con, facility_id: str, alert_id: str | None = None, scale: float = 1.0) -> bytes:
-    """The facility's chart as PNG (around `alert_id` ± 60 days when given), for asset metadata."""
+PNG_CACHE_FILES = 64
+
+
+def render_png(spec: dict, scale: float = 1.0, cache_dir: Path | None = None) -> bytes:
+    """The Vega-Lite `spec` drawn as PNG by vl-convert. With `cache_dir`, a drawing is kept under
+    the sha256 of the spec, the scale and both versions, so a chart whose data did not change is
+    not drawn again (drawing takes about half a second); the `PNG_CACHE_FILES` most recently
+    used drawings are kept."""
+    if cache_dir is None:
+        return vlc.vegalite_to_png(spec, scale=scale, vl_version=VL_VERSION)
+    key = hashlib.sha256(
+        json.dumps([spec, scale, VL_VERSION, vlc.__version__], sort_keys=True).encode()
+    ).hexdigest()
+    folder = Path(cache_dir) / "charts"
+    path = folder / f"{key}.png"
+    try:
+        png = path.read_bytes()
+        os.utime(path)  # most recently used
+        return png
+    except OSError:
+        pass
+    png = vlc.vegalite_to_png(spec, scale=scale, vl_version=VL_VERSION)
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / f".{key}.{os.getpid()}"
+    partial.write_bytes(png)
+    partial.replace(path)  # whole or absent, for a concurrent reader
+    kept = sorted(folder.glob("*.png"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+    for old in kept[PNG_CACHE_FILES:]:
+        old.unlink(missing_ok=True)
+    return png
+
+
+def chart_png(
+    con,
+    facility_id: str,
+    alert_id: str | None = None,
+    scale: float = 1.0,
+    cache_dir: Path | None = None,
+) -> bytes:
+    """The facility's chart as PNG (around `alert_id` ± 60 days when given), for asset metadata;
+    `cache_dir` keeps drawings of unchanged charts (see render_png)."""
     names = {r["facility_id"]: r["name"] for r in _facilities(con, [facility_id])}
     if facility_id not in names:
         raise ValueError(
@@ -276,7 +316,7 @@ def chart_png(con, facility_id: str, alert_id: str | None = None, scale: float =
         day = found[0]["observed_on"]
         domain = (day - timedelta(days=ZOOM_DAYS), day + timedelta(days=ZOOM_DAYS))
     spec = facility_spec(data, names[facility_id], domain, key="png")
-    return vlc.vegalite_to_png(spec, scale=scale, vl_version=VL_VERSION)
+    return render_png(spec, scale=scale, cache_dir=cache_dir)
 
 
 def _facility_row(con, facility_id: str) -> dict | None:

@@ -210,6 +210,35 @@ def test_chart_png(warehouse):
         chart_png(warehouse, "nowhere")
 
 
+def test_chart_png_is_drawn_once_per_distinct_chart(warehouse, tmp_path, monkeypatch):
+    from assets.indicators import report
+
+    drawn = []
+    draw = report.vlc.vegalite_to_png
+
+    def counting(spec, **kwargs):
+        drawn.append(spec)
+        return draw(spec, **kwargs)
+
+    monkeypatch.setattr(report.vlc, "vegalite_to_png", counting)
+    cache = tmp_path / "cache"
+    uncached = chart_png(warehouse, "tumangang")
+    first = chart_png(warehouse, "tumangang", cache_dir=cache)
+    again = chart_png(warehouse, "tumangang", cache_dir=cache)
+    assert len(drawn) == 2  # the uncached call and the first cached one
+    assert first == again == uncached  # a kept drawing is the drawing
+    zoomed = chart_png(
+        warehouse, "tumangang", alert_id=_alert_ids(warehouse, "tumangang")[0], cache_dir=cache
+    )
+    assert len(drawn) == 3 and zoomed != first
+    assert len(list((cache / "charts").glob("*.png"))) == 2
+
+    # Only the most recently used drawings stay.
+    monkeypatch.setattr(report, "PNG_CACHE_FILES", 1)
+    chart_png(warehouse, "tumangang", scale=0.5, cache_dir=cache)
+    assert len(drawn) == 4 and len(list((cache / "charts").glob("*.png"))) == 1
+
+
 def _chromium() -> str:
     found = shutil.which("chromium") or (
         "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else None
