@@ -274,3 +274,18 @@ def test_create_with_page_size_leaves_files_with_content_alone(tmp_path):
     conn = sqlite3.connect(used)
     assert conn.execute("select x from t").fetchall() == [(1,)]
     conn.close()
+
+
+def test_create_with_page_size_gives_way_to_a_process_holding_the_file(tmp_path):
+    import sqlite3
+
+    from orchestration.kit.eventlog import create_with_page_size
+
+    path = tmp_path / "busy.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process creating the file, mid-transaction
+    try:
+        assert create_with_page_size(str(path), 16384) is False
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()

@@ -72,13 +72,20 @@ PAGE_SIZE = 8192
 
 def create_with_page_size(path: str, page_size: int = PAGE_SIZE) -> bool:
     """Create the empty SQLite file `path` with `page_size` (a page size holds only from a
-    database's first write). False, and nothing done, when the file exists with content."""
+    database's first write). False, and nothing done, when the file exists with content or
+    another process holds it (the webserver, the daemon and a run can open a new instance at
+    once: the one that writes first decides, and Dagster's own retries create the tables)."""
     if os.path.exists(path) and os.path.getsize(path) > 0:
         return False
-    conn = sqlite3.connect(path)
+    try:
+        conn = sqlite3.connect(path, timeout=0.5)
+    except sqlite3.Error:
+        return False
     try:
         conn.execute(f"PRAGMA page_size={int(page_size)}")
         conn.execute("VACUUM")  # writes the header, with the page size, to the empty file
+    except sqlite3.OperationalError:  # "database is locked": another process is creating it
+        return False
     finally:
         conn.close()
     return True
