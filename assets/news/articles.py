@@ -8,7 +8,10 @@ Rules (rows_read == loaded + filtered + quarantined for every file):
 * events are kept when event_on (UTC date GDELT added them) is in the window and their ActionGeo
   point lies within the match distance of a facility; a repeated GLOBALEVENTID is filtered.
 * mentions are kept when mention_on is in the window and either their MentionIdentifier is the
-  URL of an article kept in this batch or their event is kept in this batch.
+  URL of an article kept in this batch or staged outside the window, or their event is kept in
+  this batch or staged outside it (StagedNews: a mention just after midnight often cites the
+  article of the slot before, an event mentioned today was often added days ago). A window's own
+  articles and events take precedence over staged rows with the same key.
 * gaps: if the store holds gdelt/masterfilelist.txt, its slots in the window are the expected ones
   (a listed slot with no file is a gap); otherwise every 15-minute slot of the window is expected
   for each kind that has at least one file in the listing.
@@ -478,6 +481,54 @@ def read_in_order(files: list, read, workers: int | None = None):
                 future.cancel()
 
 
+@dataclass(frozen=True)
+class StagedNews:
+    """Articles and events staged outside a load window, which its mentions may cite."""
+
+    articles: dict[str, tuple[str, list[str]]]  # document URL -> (article_id, facility ids)
+    events: dict[int, list[str]]  # GLOBALEVENTID -> facility ids
+
+    @classmethod
+    def none(cls) -> StagedNews:
+        return cls({}, {})
+
+
+def staged_news(con, start: date, end: date) -> StagedNews:
+    """The articles (with their facilities) and events the warehouse holds outside [start, end):
+    what a window's mentions may cite besides the window's own. Empty before the first load."""
+    import duckdb
+
+    bounds = {"start": start, "end": end}
+    try:
+        articles = con.execute(
+            """
+            select a.document_url, a.article_id,
+                coalesce(list(distinct f.facility_id order by f.facility_id)
+                    filter (where f.facility_id is not null), []) as facility_ids
+            from staging.stg_news__articles as a
+            left join staging.stg_news__article_facilities as f on f.article_id = a.article_id
+            where a.published_on < $start or a.published_on >= $end
+            group by a.document_url, a.article_id
+            order by a.document_url, a.article_id
+            """,
+            bounds,
+        ).fetchall()
+        events = con.execute(
+            """
+            select global_event_id, facility_ids from staging.stg_news__events
+            where event_on < $start or event_on >= $end
+            order by global_event_id
+            """,
+            bounds,
+        ).fetchall()
+    except duckdb.CatalogException:  # no news staged yet
+        return StagedNews.none()
+    return StagedNews(
+        {url: (aid, list(fids)) for url, aid, fids in articles},
+        {gid: list(fids) for gid, fids in events},
+    )
+
+
 def news_in_window(
     raw_files,
     facilities: pl.DataFrame,
@@ -486,6 +537,7 @@ def news_in_window(
     match_distance_km: float = DEFAULT_DISTANCE_KM,
     limits: Limits = DEFAULT_LIMITS,
     workers: int | None = None,
+    staged: StagedNews | None = None,
 ) -> NewsBatches:
     """Parse, match and de-duplicate one window; one result per file given, whatever it holds.
 
@@ -497,7 +549,10 @@ def news_in_window(
 
     GDELT files are read `workers` at a time (read_in_order; None: one per core) and taken in
     key order. GKG rows that cannot match a facility (matching.gkg_rows_may_match) are counted
-    as filtered without being typed; malformed rows are quarantined whatever they mention."""
+    as filtered without being typed; malformed rows are quarantined whatever they mention.
+
+    `staged`: articles and events already in the warehouse outside the window (staged_news),
+    which the window's mentions may cite too."""
     matcher = build_matcher(facilities, match_distance_km)
     files = sorted(raw_files, key=_key)
     gkg, events_files, mention_files, feed_files = [], [], [], []
@@ -570,14 +625,19 @@ def news_in_window(
     article_facilities = dict(
         links.group_by("article_id").agg(pl.col("facility_id").unique().sort()).iter_rows()
     )
+    staged = staged or StagedNews.none()
     url_facilities = {
-        url: (aid, article_facilities.get(aid, [])) for url, aid in articles.url_to_article.items()
+        **staged.articles,
+        **{
+            url: (aid, article_facilities.get(aid, []))
+            for url, aid in articles.url_to_article.items()
+        },
     }
     event_results, kept_events = _events_in_window(
         events_files, matcher, start, end, limits, workers
     )
     mention_results = _mentions_in_window(
-        mention_files, start, end, url_facilities, kept_events, limits, workers
+        mention_files, start, end, url_facilities, {**staged.events, **kept_events}, limits, workers
     )
 
     kinds = sorted({k for k, _ in present} | {k for k, _ in expected or []})

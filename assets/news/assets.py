@@ -24,6 +24,7 @@ from assets.news.articles import (
     feed_name_claimed,
     list_news_objects,
     news_in_window,
+    staged_news,
 )
 from assets.news.drops import (
     feed_days_touched,
@@ -181,6 +182,7 @@ def news_articles(context: dg.AssetExecutionContext, borderwatch: Borderwatch):
             start,
             end,
             borderwatch.news_match_distance_km,
+            staged=staged_news(con, start, end),
         )
         gaps = http_gaps if http_gaps is not None else batches.gaps
         if gaps.height:
