@@ -54,16 +54,20 @@ def warehouse(whole):
     con.execute("set timezone = 'UTC'")
     for table in TABLES:
         run_sql_file(con, f"staging/{table}.sql")
-    frames = {
-        "stg_news__articles": _frame(whole.articles.results),
-        "stg_news__article_facilities": whole.articles.related[
-            "staging.stg_news__article_facilities"
-        ],
-        "stg_news__events": _frame(whole.events.results),
+    inserts = {
+        "insert into staging.stg_news__articles by name select * from _rows": _frame(
+            whole.articles.results
+        ),
+        "insert into staging.stg_news__article_facilities by name select * from _rows": (
+            whole.articles.related["staging.stg_news__article_facilities"]
+        ),
+        "insert into staging.stg_news__events by name select * from _rows": _frame(
+            whole.events.results
+        ),
     }
-    for table, frame in frames.items():
+    for insert, frame in inserts.items():
         con.register("_rows", frame.to_arrow())
-        con.execute(f"insert into staging.{table} by name select * from _rows")
+        con.execute(insert)
         con.unregister("_rows")
     yield con
     con.close()
