@@ -281,14 +281,25 @@ def render_png(spec: dict, scale: float = 1.0, cache_dir: Path | None = None) ->
     except OSError:
         pass
     png = vlc.vegalite_to_png(spec, scale=scale, vl_version=VL_VERSION)
-    folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f".{key}.{os.getpid()}"
-    partial.write_bytes(png)
-    partial.replace(path)  # whole or absent, for a concurrent reader
-    kept = sorted(folder.glob("*.png"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-    for old in kept[PNG_CACHE_FILES:]:
+    _write_whole(path, png)
+    used = []
+    for kept in folder.glob("*.png"):
+        try:
+            used.append((kept.stat().st_mtime, kept.name, kept))
+        except FileNotFoundError:  # pruned by a concurrent run
+            continue
+    for _, _, old in sorted(used, reverse=True)[PNG_CACHE_FILES:]:
         old.unlink(missing_ok=True)
     return png
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write `path` through a temporary name and a rename: whole or absent for a concurrent
+    reader (another run building the same report)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_bytes(data)
+    partial.replace(path)
 
 
 def chart_png(
@@ -700,10 +711,7 @@ def javascript_bundle(cache_dir: Path | None = None) -> str:
     except OSError:
         pass
     bundle = vlc.javascript_bundle(vl_version=VL_VERSION)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}")
-    partial.write_text(bundle, encoding="utf-8")
-    partial.replace(path)  # whole or absent, for a concurrent reader
+    _write_whole(path, bundle.encode("utf-8"))
     return bundle
 
 
