@@ -70,6 +70,17 @@ def run_sql_file(con, relative: str, params: dict | None = None) -> None:
         con.execute(text)
 
 
+def held_tables(con) -> set[str]:
+    """'schema.table' of every table the connected warehouse holds (one catalog query)."""
+    return {
+        f"{schema}.{name}"
+        for schema, name in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_catalog = current_database()"
+        ).fetchall()
+    }
+
+
 def ensure_tables(con, *relatives: str) -> None:
     """Run DDL files (create ... if not exists). On the lake a table that exists adds no snapshot.
 
@@ -77,13 +88,7 @@ def ensure_tables(con, *relatives: str) -> None:
     and tables; transact has them take turns (PostgreSQL catalog) or redoes the ones whose
     COMMIT conflicts (SQLite), and the later ones find everything there."""
 
-    existing = {
-        f"{schema}.{name}"
-        for schema, name in con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = current_database()"
-        ).fetchall()
-    }
+    existing = held_tables(con)
     # A file whose tables all exist has nothing to do (each is `create ... if not exists` only):
     # skipping it saves a step a dozen statements and a transaction.
     missing = [rel for rel in relatives if not set(_created_tables(rel)) <= existing]

@@ -48,6 +48,7 @@ from assets.core.parsing import (
     skipped_result,
 )
 from assets.core.sources import Listing
+from assets.core.warehouse import held_tables
 from assets.news.feeds import FEED_SUFFIXES, read_feed
 from assets.news.gdelt import (
     LOCATION_SCHEMA,
@@ -496,33 +497,35 @@ class StagedNews:
 def staged_news(con, start: date, end: date) -> StagedNews:
     """The articles (with their facilities) and events the warehouse holds outside [start, end):
     what a window's mentions may cite besides the window's own. Empty before the first load."""
-    import duckdb
-
+    needed = {
+        "staging.stg_news__articles",
+        "staging.stg_news__article_facilities",
+        "staging.stg_news__events",
+    }
+    if not needed <= held_tables(con):
+        return StagedNews.none()  # no news staged yet
     bounds = {"start": start, "end": end}
-    try:
-        articles = con.execute(
-            """
-            select a.document_url, a.article_id,
-                coalesce(list(distinct f.facility_id order by f.facility_id)
-                    filter (where f.facility_id is not null), []) as facility_ids
-            from staging.stg_news__articles as a
-            left join staging.stg_news__article_facilities as f on f.article_id = a.article_id
-            where a.published_on < $start or a.published_on >= $end
-            group by a.document_url, a.article_id
-            order by a.document_url, a.article_id
-            """,
-            bounds,
-        ).fetchall()
-        events = con.execute(
-            """
-            select global_event_id, facility_ids from staging.stg_news__events
-            where event_on < $start or event_on >= $end
-            order by global_event_id
-            """,
-            bounds,
-        ).fetchall()
-    except duckdb.CatalogException:  # no news staged yet
-        return StagedNews.none()
+    articles = con.execute(
+        """
+        select a.document_url, a.article_id,
+            coalesce(list(distinct f.facility_id order by f.facility_id)
+                filter (where f.facility_id is not null), []) as facility_ids
+        from staging.stg_news__articles as a
+        left join staging.stg_news__article_facilities as f on f.article_id = a.article_id
+        where a.published_on < $start or a.published_on >= $end
+        group by a.document_url, a.article_id
+        order by a.document_url, a.article_id
+        """,
+        bounds,
+    ).fetchall()
+    events = con.execute(
+        """
+        select global_event_id, facility_ids from staging.stg_news__events
+        where event_on < $start or event_on >= $end
+        order by global_event_id
+        """,
+        bounds,
+    ).fetchall()
     return StagedNews(
         {url: (aid, list(fids)) for url, aid, fids in articles},
         {gid: list(fids) for gid, fids in events},
